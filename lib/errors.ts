@@ -1,0 +1,36 @@
+/** Base class of every error the store raises itself; Redis errors reach the caller unchanged. */
+export class RedisSessionStoreError extends Error {
+  override name = "RedisSessionStoreError";
+}
+
+/**
+ * Redis could not be reached: the client is not ready (disconnected, reconnecting, never connected)
+ * or a command took longer than `commandTimeout`. Raised at once instead of queueing, so no request waits.
+ */
+export class RedisUnavailableError extends RedisSessionStoreError {
+  override name = "RedisUnavailableError";
+  readonly code = "ECONNREFUSED";
+}
+
+/** A stored value could not be parsed, or parsed to something that is not a session object. */
+export class SessionDecodeError extends RedisSessionStoreError {
+  override name = "SessionDecodeError";
+  constructor(
+    message: string,
+    /** The session id whose value is unreadable. */
+    readonly sessionId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The serializer threw while turning a session into a string; nothing was written. */
+export class SessionEncodeError extends RedisSessionStoreError {
+  override name = "SessionEncodeError";
+}
+
+/** The serialized session is larger than `maxSessionSize`; nothing was written. */
+export class SessionTooLargeError extends RedisSessionStoreError {
+  override name = "SessionTooLargeError";
+}

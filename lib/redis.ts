@@ -1,0 +1,235 @@
+/**
+ * The only module that talks to the node-redis client: topology detection, script calls, scans
+ * and per-slot batches, readiness. Everything goes through `sendCommand`, whose shape differs per
+ * topology, so the rest of the store sees one interface for standalone, Cluster and Sentinel.
+ */
+import { createHash } from "node:crypto";
+import { RedisUnavailableError } from "./errors.js";
+import { keySlot } from "./keys.js";
+
+export type Topology = "standalone" | "cluster" | "sentinel";
+
+type Args = readonly string[];
+type CommandOptions = { timeout?: number };
+
+interface StandaloneClient {
+  sendCommand(args: Args, options?: CommandOptions): Promise<unknown>;
+  isReady?: boolean;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+interface ClusterClient {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean, args: Args, options?: CommandOptions): Promise<unknown>;
+  masters: unknown[];
+  nodeClient(node: unknown): Promise<StandaloneClient> | StandaloneClient;
+  isOpen?: boolean;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+interface SentinelClient {
+  sendCommand(isReadonly: boolean, args: Args, options?: CommandOptions): Promise<unknown>;
+  isReady?: boolean;
+  acquire(): Promise<unknown>;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** A Lua script run by SHA, falling back to EVAL (which also caches it) only on NOSCRIPT. */
+export class Script {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+}
+
+/** Lua false/nil reaches us as null on RESP2 and as false on RESP3 (node-redis 6's default). */
+export function isNil(value: unknown): value is null | undefined | false {
+  return value === null || value === undefined || value === false;
+}
+
+export function topologyOf(client: unknown): Topology {
+  const c = client as Record<string, unknown>;
+  if (Array.isArray(c.masters) && typeof c.nodeClient === "function") return "cluster";
+  // RedisSentinel leases clients with acquire(); its sendCommand takes (isReadonly, args, options).
+  if (typeof c.acquire === "function") return "sentinel";
+  return "standalone";
+}
+
+/** Readiness callbacks of the stores that use one client; one set of listeners per client. */
+interface ReadinessWatcher {
+  stores: Set<WeakRef<ReadinessTarget>>;
+}
+export interface ReadinessTarget {
+  onRedisReady(): void;
+  onRedisDown(): void;
+}
+const watchers = new WeakMap<object, ReadinessWatcher>();
+
+export class RedisGateway {
+  readonly topology: Topology;
+  readonly #client: unknown;
+  readonly #options: CommandOptions | undefined;
+
+  constructor(client: unknown, commandTimeout: number) {
+    this.#client = client;
+    this.topology = topologyOf(client);
+    this.#options = commandTimeout > 0 ? { timeout: commandTimeout } : undefined;
+  }
+
+  /** False while the client is known to be disconnected; calls then fail at once. */
+  get ready(): boolean {
+    const c = this.#client as { isReady?: boolean; isOpen?: boolean };
+    if (this.topology === "cluster") return c.isOpen !== false;
+    return c.isReady !== false;
+  }
+
+  /**
+   * Sends one command. `key` routes it on Cluster; `readonly` lets Sentinel and Cluster pick a
+   * replica only where the caller allows it (we never do: sessions must read their own writes).
+   */
+  async command<T = unknown>(key: string | undefined, args: Args): Promise<T> {
+    if (!this.ready) throw new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
+    try {
+      switch (this.topology) {
+        case "cluster":
+          return (await (this.#client as ClusterClient).sendCommand(key, false, args, this.#options)) as T;
+        case "sentinel":
+          return (await (this.#client as SentinelClient).sendCommand(false, args, this.#options)) as T;
+        default:
+          return (await (this.#client as StandaloneClient).sendCommand(args, this.#options)) as T;
+      }
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  /** Runs a script by SHA; on NOSCRIPT (a new node, a flushed cache) sends the source once. */
+  async script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    const tail = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await this.command<T>(keys[0], ["EVALSHA", script.sha, ...tail]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return this.command<T>(keys[0], ["EVAL", script.source, ...tail]);
+    }
+  }
+
+  /**
+   * Groups keys by cluster slot, so every multi-key command stays on one slot. On a single Redis
+   * (standalone or Sentinel) every key is on the one node: one group.
+   */
+  groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
+    if (this.topology !== "cluster") return items.length ? [items.slice()] : [];
+    const groups = new Map<number, T[]>();
+    for (const item of items) {
+      const slot = keySlot(keyOf(item));
+      const group = groups.get(slot);
+      if (group) group.push(item);
+      else groups.set(slot, [item]);
+    }
+    return [...groups.values()];
+  }
+
+  /**
+   * SCANs every master (all at once on Cluster) for keys matching `pattern`, yielding batches of
+   * about `count` keys. The next SCAN of a node is already in flight while its batch is used.
+   * A key may be yielded twice if Redis rehashes or a slot moves during the scan (SCAN's guarantee).
+   */
+  async *scan(pattern: string, count: number): AsyncGenerator<string[]> {
+    const nodes = await this.#scanTargets();
+    const iterators = nodes.map((send) => scanNode(send, pattern, count));
+    if (iterators.length === 1) {
+      yield* iterators[0] as AsyncGenerator<string[]>;
+      return;
+    }
+    yield* merge(iterators);
+  }
+
+  async #scanTargets(): Promise<Array<(args: Args) => Promise<unknown>>> {
+    if (!this.ready) throw new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
+    const options = this.#options;
+    if (this.topology === "cluster") {
+      const cluster = this.#client as ClusterClient;
+      const clients = await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)));
+      return clients.map((node) => (args: Args) => node.sendCommand(args, options).catch((e: unknown) => Promise.reject(translate(e))));
+    }
+    return [(args: Args) => this.command(undefined, args)];
+  }
+
+  /**
+   * Calls the store's onRedisReady/onRedisDown as the client connects and disconnects, without
+   * adding an `error` listener (that would silence the application's own error handling).
+   */
+  watch(target: ReadinessTarget): void {
+    const client = this.#client as { on?: (event: string, listener: (...args: unknown[]) => void) => unknown };
+    if (typeof client.on !== "function") return;
+    let watcher = watchers.get(client);
+    if (!watcher) {
+      const created: ReadinessWatcher = { stores: new Set() };
+      watcher = created;
+      watchers.set(client, created);
+      const notify = (up: boolean) => {
+        for (const ref of created.stores) {
+          const store = ref.deref();
+          if (!store) created.stores.delete(ref);
+          else if (up) store.onRedisReady();
+          else store.onRedisDown();
+        }
+      };
+      const [upEvents, downEvents] =
+        this.topology === "cluster"
+          ? [["connect"], ["disconnect"]]
+          : this.topology === "sentinel"
+            ? [[], []]
+            : [["ready"], ["end", "reconnecting"]];
+      for (const event of upEvents) client.on.call(client, event, () => notify(true));
+      for (const event of downEvents) client.on.call(client, event, () => notify(false));
+    }
+    watcher.stores.add(new WeakRef(target));
+  }
+}
+
+function translate(error: unknown): unknown {
+  if (error instanceof Error) {
+    const name = error.name || error.constructor?.name;
+    if (name === "TimeoutError" || name === "ClientClosedError" || name === "ClientOfflineError" || /timeout/i.test(name)) {
+      return new RedisUnavailableError(`redis-session-store: Redis did not answer in time (${error.message})`, { cause: error });
+    }
+  }
+  return error;
+}
+
+async function* scanNode(send: (args: Args) => Promise<unknown>, pattern: string, count: number): AsyncGenerator<string[]> {
+  const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
+  let pending = ask("0");
+  for (;;) {
+    const [cursor, keys] = await pending;
+    const more = String(cursor) !== "0";
+    if (more) {
+      pending = ask(String(cursor));
+      // If the consumer stops early, the prefetched reply is nobody's: don't let it go unhandled.
+      pending.catch(() => undefined);
+    }
+    if (keys.length) yield keys;
+    if (!more) return;
+  }
+}
+
+/** Interleaves several async iterators, yielding whichever is ready first. */
+async function* merge<T>(iterators: AsyncGenerator<T>[]): AsyncGenerator<T> {
+  const next = (i: number) => (iterators[i] as AsyncGenerator<T>).next().then((result) => ({ i, result }));
+  const pending = new Map<number, Promise<{ i: number; result: IteratorResult<T> }>>();
+  iterators.forEach((_, i) => pending.set(i, next(i)));
+  try {
+    while (pending.size) {
+      const { i, result } = await Promise.race(pending.values());
+      if (result.done) pending.delete(i);
+      else {
+        pending.set(i, next(i));
+        yield result.value;
+      }
+    }
+  } finally {
+    for (const [i, promise] of pending) {
+      promise.catch(() => undefined);
+      void (iterators[i] as AsyncGenerator<T>).return(undefined);
+    }
+  }
+}

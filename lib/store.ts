@@ -1,0 +1,676 @@
+import { type SessionData, Store } from "express-session";
+import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
+import { Keys } from "./keys.js";
+import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
+import { isNil, type ReadinessTarget, RedisGateway, Script, type Topology } from "./redis.js";
+import * as lua from "./scripts.js";
+import type { Serializer } from "./serializer.js";
+
+/** Node-style callback: called exactly once, outside any try and outside the promise chain. */
+export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
+
+/** A session as all() returns it: connect-redis's shape, the session with its id. */
+export type SessionWithId = SessionData & { id: string };
+
+/** One of a user's sessions, as listUserSessions() returns it. */
+export interface UserSession {
+  id: string;
+  session: SessionData;
+  /** When Redis will delete the session; null when it has no expiry. */
+  expiresAt: Date | null;
+  /** The last set() or touch() (to the `touchAfter` window). */
+  lastActive: Date;
+}
+
+/** One session active within a window, as listActiveSessions() yields it. */
+export interface ActiveSession {
+  id: string;
+  session: SessionData;
+  lastActive: Date;
+  expiresAt: Date | null;
+}
+
+const SET = new Script(lua.SET_SESSION);
+const TOUCH = new Script(lua.TOUCH_SESSION);
+const DESTROY = new Script(lua.DESTROY_SESSIONS);
+const READ = new Script(lua.READ_SESSION);
+const READ_BATCH = new Script(lua.READ_SESSIONS);
+const READ_OWNED = new Script(lua.READ_OWNED);
+const INDEX_ADD = new Script(lua.INDEX_ADD);
+const INDEX_READ = new Script(lua.INDEX_READ);
+const ACTIVITY = new Script(lua.RECORD_ACTIVITY);
+const ACTIVITY_PAGE = new Script(lua.ACTIVITY_PAGE);
+
+/** Settles a promise into an optional callback; with a callback the returned promise never rejects. */
+function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Promise<T> {
+  if (typeof callback !== "function") return promise;
+  return promise.then(
+    (value) => {
+      process.nextTick(callback, null, value);
+      return value;
+    },
+    (error: unknown) => {
+      process.nextTick(callback, error);
+      return undefined as T;
+    },
+  );
+}
+
+function argumentError(name: string, expected: string, given: unknown): TypeError {
+  const shown = typeof given === "string" ? JSON.stringify(given) : given === null ? "null" : typeof given;
+  return new TypeError(`redis-session-store: argument "${name}" must be ${expected}, got ${shown}`);
+}
+
+function checkSid(sid: unknown, name = "sid"): string {
+  if (typeof sid !== "string" || sid.length === 0) throw argumentError(name, "a non-empty string", sid);
+  return sid;
+}
+
+function checkUserId(userId: unknown): string {
+  if (typeof userId === "number" && Number.isFinite(userId)) return String(userId);
+  if (typeof userId !== "string" || userId.length === 0) throw argumentError("userId", "a non-empty string or a finite number", userId);
+  return userId;
+}
+
+function checkSeconds(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw argumentError(name, "a non-negative number of seconds", value);
+  return value;
+}
+
+/** Runs `fn` and turns a synchronous throw into a rejection, so every method reports through one path. */
+function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * An express-session store on Redis: a drop-in for connect-redis 10 (same options, fields, key
+ * layout and methods) with a per-user session index, Cluster and Sentinel support, tombstones
+ * that keep destroyed sessions destroyed, and calls that fail fast while Redis is down.
+ */
+export class RedisStore extends Store implements ReadinessTarget {
+  /** The options, validated once, with defaults filled in. */
+  readonly options: ResolvedOptions;
+  /** "standalone", "cluster" or "sentinel", read from the client. */
+  readonly topology: Topology;
+  readonly #redis: RedisGateway;
+  readonly #keys: Keys;
+  #warnedDecode = false;
+
+  constructor(options: RedisStoreOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.#redis = new RedisGateway(this.options.client, this.options.commandTimeout);
+    this.topology = this.#redis.topology;
+    this.#keys = new Keys(this.options.prefix, this.options.indexPrefix);
+    this.#redis.watch(this);
+  }
+
+  // connect-redis 10's public fields, as read-only views of the resolved options.
+  get client(): any {
+    return this.options.client;
+  }
+  get prefix(): string {
+    return this.options.prefix;
+  }
+  get scanCount(): number {
+    return this.options.scanCount;
+  }
+  get serializer(): Serializer {
+    return this.options.serializer;
+  }
+  get ttl(): TtlOption {
+    return this.options.ttl;
+  }
+  get disableTTL(): boolean {
+    return this.options.disableTTL;
+  }
+  get disableTouch(): boolean {
+    return this.options.disableTouch;
+  }
+
+  /** @internal readiness from the client: express-session skips sessions while disconnected. */
+  onRedisReady(): void {
+    this.emit("connect");
+  }
+  /** @internal */
+  onRedisDown(): void {
+    this.emit("disconnect");
+  }
+
+  // ---- express-session contract -------------------------------------------------------------
+
+  /**
+   * Loads a session, or null. When the session's expiry follows its cookie, `cookie.expires` is
+   * reported as the key's real expiry, so a touch() is visible. An unreadable value gives null and
+   * a `decodeError` event, so that visitor gets a fresh session instead of an error on every request.
+   */
+  get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> {
+    return settle(
+      attempt(() => this.#get(checkSid(sid))),
+      callback,
+    );
+  }
+
+  async #get(sid: string): Promise<SessionData | null> {
+    const key = this.#keys.session(sid);
+    if (!this.#expiryFollowsCookie) {
+      const value = await this.#redis.command<string | null>(key, ["GET", key]);
+      return isNil(value) ? null : this.#decode(sid, value);
+    }
+    const reply = await this.#redis.script<[string, string] | null>(READ, [key], []);
+    if (isNil(reply)) return null;
+    const session = await this.#decode(sid, reply[0]);
+    if (session) reportExpiry(session, Number(reply[1]));
+    return session;
+  }
+
+  /** Saves a session. A destroyed id (tombstone) is not written: logout stays final. */
+  set(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#set(checkSid(sid), session)),
+      callback,
+    );
+  }
+
+  async #set(sid: string, session: SessionData): Promise<void> {
+    if (session === null || typeof session !== "object") throw argumentError("session", "a session object", session);
+    const expireAt = this.#expireAt(session);
+    if (expireAt !== 0 && expireAt <= Date.now()) return this.#destroy([sid]).then(() => undefined);
+
+    let value: string;
+    try {
+      value = this.options.serializer.stringify(session);
+    } catch (error) {
+      throw new SessionEncodeError(`redis-session-store: the serializer could not stringify session "${sid}"`, { cause: error });
+    }
+    if (typeof value !== "string") {
+      throw new SessionEncodeError(`redis-session-store: serializer.stringify must return a string, got ${typeof value}`);
+    }
+    if (value.length * 3 > this.options.maxSessionSize && Buffer.byteLength(value) > this.options.maxSessionSize) {
+      throw new SessionTooLargeError(
+        `redis-session-store: session "${sid.slice(0, 64)}" is ${Buffer.byteLength(value)} bytes serialized, over maxSessionSize (${this.options.maxSessionSize})`,
+      );
+    }
+
+    const userId = this.#ownerOf(session);
+    const now = Date.now();
+    const key = this.#keys.session(sid);
+    const tracking = this.options.userId !== false;
+    const written = this.#redis.script<string | null>(
+      SET,
+      [key, this.#keys.meta(sid, key)],
+      [value, expireAt, userId, now, tracking ? "1" : "0"],
+    );
+    if (!tracking) {
+      await written;
+      return;
+    }
+    const indexed = userId ? this.#indexAdd(userId, sid, expireAt, now) : Promise.resolve(0);
+    const [previous, entries] = await Promise.all([written, indexed, this.#recordActivity(sid, userId, now, expireAt, 0)]);
+    if (isNil(previous)) return; // refused: the session was destroyed
+    if (previous && previous !== userId) await this.#redis.command(this.#keys.user(previous), ["ZREM", this.#keys.user(previous), sid]);
+    if (userId && this.options.maxSessionsPerUser > 0 && entries > this.options.maxSessionsPerUser) {
+      await this.#enforceLimit(userId, sid);
+    }
+  }
+
+  /** Extends a session's life without rewriting it, so a concurrent save is never lost. */
+  override touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#touch(checkSid(sid), session)),
+      callback,
+    );
+  }
+
+  async #touch(sid: string, session: SessionData): Promise<void> {
+    if (this.options.disableTouch || this.options.disableTTL) return;
+    if (session === null || typeof session !== "object") throw argumentError("session", "a session object", session);
+    const expireAt = this.#expireAt(session);
+    const now = Date.now();
+    if (expireAt <= now) {
+      await this.#destroy([sid]);
+      return;
+    }
+    const key = this.#keys.session(sid);
+    const tracking = this.options.userId !== false;
+    const touchAfter = this.options.touchAfter * 1000;
+    const touched = this.#redis.script<number>(TOUCH, [key, this.#keys.meta(sid, key)], [expireAt, now, touchAfter, tracking ? "1" : "0"]);
+    if (!tracking) {
+      await touched;
+      return;
+    }
+    const userId = this.#ownerOf(session);
+    await Promise.all([
+      touched,
+      userId ? this.#indexAdd(userId, sid, expireAt, now) : undefined,
+      this.#recordActivity(sid, userId, now, expireAt, touchAfter),
+    ]);
+  }
+
+  /** Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. */
+  destroy(sid: string, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#destroy([checkSid(sid)]).then(() => undefined)),
+      callback,
+    );
+  }
+
+  /**
+   * Destroys sessions in per-slot batches (one script each) and removes them from their owners'
+   * indexes and from the activity set. Returns how many existed... as owners found.
+   */
+  async #destroy(sids: readonly string[]): Promise<void> {
+    const tombstone = this.options.tombstoneTtl * 1000;
+    const tracking = this.options.userId !== false;
+    const items = sids.map((sid) => {
+      const key = this.#keys.session(sid);
+      return { sid, key, meta: this.#keys.meta(sid, key) };
+    });
+    const activity = tracking && sids.length ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined;
+    const byOwner = new Map<string, string[]>();
+    await Promise.all(
+      this.#redis.groupBySlot(items, (item) => item.key).map(async (group) => {
+        const keys = group.flatMap((item) => [item.key, item.meta]);
+        const owners = await this.#redis.script<string[]>(DESTROY, keys, [tombstone]);
+        owners.forEach((owner, i) => {
+          if (!owner) return;
+          const list = byOwner.get(owner) ?? [];
+          list.push((group[i] as { sid: string }).sid);
+          byOwner.set(owner, list);
+        });
+      }),
+    );
+    await Promise.all([
+      activity,
+      ...[...byOwner].map(([owner, ids]) => this.#redis.command(this.#keys.user(owner), ["ZREM", this.#keys.user(owner), ...ids])),
+    ]);
+  }
+
+  /** Every session, each with its `id` (connect-redis's shape). Unreadable values are skipped and reported. */
+  override all(callback?: Callback<SessionWithId[]>): Promise<SessionWithId[]> {
+    return settle(
+      attempt(async () => {
+        const seen = new Set<string>();
+        const sessions: SessionWithId[] = [];
+        for await (const { id, session } of this.scan()) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+          (session as SessionWithId).id = id;
+          sessions.push(session as SessionWithId);
+        }
+        return sessions;
+      }),
+      callback,
+    );
+  }
+
+  /** Every session id. */
+  ids(callback?: Callback<string[]>): Promise<string[]> {
+    return settle(
+      attempt(async () => {
+        const ids = new Set<string>();
+        for await (const keys of this.#scanKeys()) for (const key of keys) ids.add(this.#keys.sid(key));
+        return [...ids];
+      }),
+      callback,
+    );
+  }
+
+  /** How many sessions there are. */
+  override length(callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(async () => {
+        const keys = new Set<string>();
+        for await (const batch of this.#scanKeys()) for (const key of batch) keys.add(key);
+        return keys.size;
+      }),
+      callback,
+    );
+  }
+
+  /**
+   * Destroys every session of this store (with tombstones) and drops the per-user index and the
+   * activity sets. Only keys under `prefix` and `indexPrefix` are touched.
+   */
+  override clear(callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(async () => {
+        // The index goes first: a session saved while clear() runs keeps its (re-added) entry.
+        if (this.options.userId !== false) {
+          const drops: Promise<unknown>[] = [
+            this.#redis.command(this.#keys.activeSessions, ["UNLINK", this.#keys.activeSessions, this.#keys.activeUsers]),
+          ];
+          for await (const keys of this.#redis.scan(this.#keys.userPattern, this.options.scanCount)) {
+            for (const group of this.#redis.groupBySlot(keys, (key) => key)) {
+              drops.push(this.#redis.command(group[0], ["UNLINK", ...group]));
+            }
+          }
+          await Promise.all(drops);
+        }
+        const pending: Promise<unknown>[] = [];
+        for await (const keys of this.#scanKeys()) {
+          pending.push(this.#destroyKeys(keys));
+          if (pending.length >= 16) await Promise.all(pending.splice(0));
+        }
+        await Promise.all(pending);
+      }),
+      callback,
+    );
+  }
+
+  /** Destroys found session keys without owner bookkeeping beyond what #destroy does. */
+  #destroyKeys(keys: readonly string[]): Promise<void> {
+    return this.#destroy(keys.map((key) => this.#keys.sid(key)));
+  }
+
+  /**
+   * Streams every session, `count` keys per SCAN and per read, so memory stays bounded by the batch
+   * and not by the number of sessions. A session may appear twice if Redis rehashes during the scan.
+   */
+  async *scan(options: { count?: number } = {}): AsyncGenerator<{ id: string; session: SessionData }> {
+    const count = options.count ?? this.options.scanCount;
+    if (!Number.isInteger(count) || count < 1) throw argumentError("count", "a positive integer", count);
+    for await (const keys of this.#scanKeys(count)) {
+      const groups = this.#redis.groupBySlot(keys, (key) => key);
+      const batches = await Promise.all(groups.map((group) => this.#readBatch(group)));
+      const decoded = await Promise.all(
+        groups.flatMap((group, g) =>
+          group.map(async (key, i) => {
+            const [value, expireAt] = (batches[g] as [string | null, number][])[i] as [string | null, number];
+            if (isNil(value)) return undefined; // expired or deleted since the SCAN
+            const id = this.#keys.sid(key);
+            const session = await this.#decode(id, value);
+            if (!session) return undefined;
+            reportExpiry(session, expireAt);
+            return { id, session };
+          }),
+        ),
+      );
+      for (const item of decoded) if (item) yield item;
+    }
+  }
+
+  /** Values of keys on one slot, with their real expiries when sessions' expiry follows the cookie. */
+  async #readBatch(keys: readonly string[]): Promise<[string | null, number][]> {
+    if (!this.#expiryFollowsCookie) {
+      const values = await this.#redis.command<(string | null)[]>(keys[0], ["MGET", ...keys]);
+      return values.map((value) => [value, -1]);
+    }
+    const flat = await this.#redis.script<(string | null | false)[]>(READ_BATCH, keys, []);
+    return keys.map((_, i) => [isNil(flat[2 * i]) ? null : (flat[2 * i] as string), Number(flat[2 * i + 1])]);
+  }
+
+  async *#scanKeys(count = this.options.scanCount): AsyncGenerator<string[]> {
+    const prefix = this.options.prefix;
+    for await (const keys of this.#redis.scan(this.#keys.sessionPattern, count)) {
+      // SCAN MATCH already filters; this guards against a glob we failed to escape.
+      const own = keys.filter((key) => key.startsWith(prefix));
+      if (own.length) yield own;
+    }
+  }
+
+  // ---- per-user index ---------------------------------------------------------------------------
+
+  /** The live sessions of one user, newest activity first. Costs O(that user's sessions). */
+  listUserSessions(userId: string | number, callback?: Callback<UserSession[]>): Promise<UserSession[]> {
+    return settle(
+      attempt(() => this.#userSessions(checkUserId(userId), true)),
+      callback,
+    );
+  }
+
+  /** How many live sessions one user has. */
+  countUserSessions(userId: string | number, callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(async () => (await this.#userSessions(checkUserId(userId), false)).length),
+      callback,
+    );
+  }
+
+  /**
+   * Destroys every session of one user except those in `except` ("sign out everywhere else").
+   * Each gets a tombstone, so a request that loaded it before cannot save it back.
+   */
+  destroyUserSessions(
+    userId: string | number,
+    options: { except?: string | string[] } = {},
+    callback?: Callback<number>,
+  ): Promise<number> {
+    return settle(
+      attempt(async () => {
+        const uid = checkUserId(userId);
+        const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
+        for (const sid of except) checkSid(sid, "except");
+        const victims = (await this.#userSessions(uid, false)).map((s) => s.id).filter((sid) => !except.has(sid));
+        if (victims.length) await this.#destroy(victims);
+        return victims.length;
+      }),
+      callback,
+    );
+  }
+
+  /** Distinct users whose sessions were set or touched within the window. O(log n). */
+  countActiveUsers(withinSeconds: number, callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(async () => {
+        const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
+        const key = this.#keys.activeUsers;
+        return Number(await this.#redis.command(key, ["ZCOUNT", key, String(since), "+inf"]));
+      }),
+      callback,
+    );
+  }
+
+  /** The ids (as strings) of users active within the window, most recent first. */
+  listActiveUsers(withinSeconds: number, callback?: Callback<string[]>): Promise<string[]> {
+    return settle(
+      attempt(async () => {
+        const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
+        const key = this.#keys.activeUsers;
+        return this.#redis.command<string[]>(key, ["ZRANGE", key, "+inf", String(since), "BYSCORE", "REV"]);
+      }),
+      callback,
+    );
+  }
+
+  /**
+   * Streams the sessions set or touched within the window, newest first, `pageSize` per round trip.
+   * Entries whose session is gone are dropped from the activity set as they are met.
+   */
+  async *listActiveSessions(withinSeconds: number, options: { pageSize?: number } = {}): AsyncGenerator<ActiveSession> {
+    const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
+    const pageSize = options.pageSize ?? this.options.scanCount;
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw argumentError("pageSize", "a positive integer", pageSize);
+    const key = this.#keys.activeSessions;
+    let max = "+inf";
+    let seenAtMax = new Set<string>();
+    for (;;) {
+      // Ask for enough rows to get past the ids already yielded at the boundary score.
+      const requested = pageSize + seenAtMax.size;
+      const rows = await this.#redis.script<string[]>(ACTIVITY_PAGE, [key], [max, String(since), requested]);
+      const page: { id: string; score: string }[] = [];
+      for (let i = 0; i < rows.length; i += 2) {
+        const id = rows[i] as string;
+        const score = String(rows[i + 1]);
+        if (score === max && seenAtMax.has(id)) continue;
+        page.push({ id, score });
+      }
+      if (!page.length) return;
+      const states = await this.#readMany(
+        page.map((row) => row.id),
+        true,
+      );
+      const stale: string[] = [];
+      for (const [i, row] of page.entries()) {
+        const state = states[i];
+        if (!state) {
+          stale.push(row.id);
+          continue;
+        }
+        const session = await this.#decode(row.id, state.value);
+        if (session) yield { id: row.id, session, lastActive: new Date(Number(row.score)), expiresAt: state.expiresAt };
+      }
+      if (stale.length) await this.#redis.command(key, ["ZREM", key, ...stale]);
+      if (rows.length / 2 < requested) return;
+      const lastScore = (page[page.length - 1] as { score: string }).score;
+      if (lastScore !== max) seenAtMax = new Set();
+      for (const row of page) if (row.score === lastScore) seenAtMax.add(row.id);
+      max = lastScore;
+    }
+  }
+
+  async #userSessions(userId: string, withSession: boolean): Promise<UserSession[]> {
+    const index = this.#keys.user(userId);
+    const ids = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
+    if (!ids.length) return [];
+    const states = await this.#readMany(ids, withSession);
+    const live: UserSession[] = [];
+    const stale: string[] = [];
+    for (const [i, id] of ids.entries()) {
+      const state = states[i];
+      if (!state || state.owner !== userId) {
+        stale.push(id);
+        continue;
+      }
+      let session = {} as SessionData;
+      if (withSession) {
+        const decoded = await this.#decode(id, state.value);
+        if (!decoded) continue;
+        session = decoded;
+      }
+      live.push({ id, session, expiresAt: state.expiresAt, lastActive: new Date(state.lastActive) });
+    }
+    // Self-healing: entries whose session is gone or now belongs to someone else are dropped.
+    if (stale.length) await this.#redis.command(index, ["ZREM", index, ...stale]);
+    live.sort((a, b) => b.lastActive.getTime() - a.lastActive.getTime() || (a.id < b.id ? -1 : 1));
+    return live;
+  }
+
+  /** Reads sessions with their meta, one script per session (each on its own slot). */
+  #readMany(
+    ids: readonly string[],
+    withValue: boolean,
+  ): Promise<({ value: string; expiresAt: Date | null; owner: string; lastActive: number } | undefined)[]> {
+    return Promise.all(
+      ids.map(async (id) => {
+        const key = this.#keys.session(id);
+        const reply = await this.#redis.script<[string, string, string] | null>(READ_OWNED, [key, this.#keys.meta(id, key)], [withValue ? "1" : "0"]);
+        if (isNil(reply)) return undefined;
+        const [value, at, meta] = reply;
+        const colon = meta.indexOf(":");
+        const expireAt = Number(at);
+        return {
+          value,
+          expiresAt: expireAt > 0 ? new Date(expireAt) : null,
+          owner: colon === -1 ? "" : meta.slice(colon + 1),
+          lastActive: colon === -1 ? 0 : Number(meta.slice(0, colon)),
+        };
+      }),
+    );
+  }
+
+  /** Destroys the least recently active sessions of a user beyond maxSessionsPerUser, never `keep`. */
+  async #enforceLimit(userId: string, keep: string): Promise<void> {
+    const sessions = await this.#userSessions(userId, false);
+    const excess = sessions.length - this.options.maxSessionsPerUser;
+    if (excess <= 0) return;
+    const victims = sessions
+      .filter((s) => s.id !== keep)
+      .slice(-excess)
+      .map((s) => s.id);
+    if (victims.length) await this.#destroy(victims);
+  }
+
+  #indexAdd(userId: string, sid: string, expireAt: number, now: number): Promise<number> {
+    const index = this.#keys.user(userId);
+    return this.#redis.script<number>(INDEX_ADD, [index], [sid, expireAt === 0 ? "+inf" : expireAt, now]).then(Number);
+  }
+
+  #recordActivity(sid: string, userId: string, now: number, expireAt: number, touchAfter: number): Promise<unknown> {
+    // Activity older than this session's lifetime is forgotten: such a session has expired anyway.
+    const lifetime = expireAt === 0 ? 0 : expireAt - now;
+    const pruneBefore = lifetime > 0 ? now - lifetime : 0;
+    return this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], [now, sid, userId, pruneBefore, touchAfter]);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  /** Does a session's Redis expiry follow its cookie (so get() may report the real expiry)? */
+  get #expiryFollowsCookie(): boolean {
+    return !this.options.disableTTL && typeof this.options.ttl !== "function";
+  }
+
+  /** Absolute expiry in ms for a session, 0 for none (disableTTL). */
+  #expireAt(session: SessionData): number {
+    if (this.options.disableTTL) return 0;
+    const { ttl } = this.options;
+    let ms: number;
+    if (typeof ttl === "function") {
+      const seconds = ttl(session);
+      if (typeof seconds !== "number" || Number.isNaN(seconds)) {
+        throw new TypeError(`redis-session-store: option "ttl" returned ${typeof seconds === "number" ? "NaN" : typeof seconds}, expected a number of seconds`);
+      }
+      ms = seconds * 1000;
+    } else {
+      const expires = (session as { cookie?: { expires?: unknown } }).cookie?.expires;
+      if (expires) {
+        const at = new Date(expires as string | number | Date).getTime();
+        if (Number.isNaN(at)) throw argumentError("session.cookie.expires", "a date", expires);
+        return at;
+      }
+      ms = ttl * 1000;
+    }
+    return Date.now() + Math.round(ms);
+  }
+
+  #ownerOf(session: SessionData): string {
+    const resolve = this.options.userId;
+    if (resolve === false) return "";
+    const id = resolve(session);
+    if (id === undefined || id === null || id === "") return "";
+    if (typeof id === "number" && Number.isFinite(id)) return String(id);
+    if (typeof id !== "string") throw new TypeError(`redis-session-store: option "userId" returned ${typeof id}, expected a string, a number or nothing`);
+    return id;
+  }
+
+  /** Parses a stored value; an unreadable one is reported (event or warning) and read as "no session". */
+  async #decode(sid: string, value: string): Promise<SessionData | null> {
+    let session: unknown;
+    try {
+      session = await this.options.serializer.parse(value);
+    } catch (error) {
+      this.#reportDecode(new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" could not be parsed`, sid, { cause: error }));
+      return null;
+    }
+    const cookie = (session as { cookie?: unknown } | null)?.cookie;
+    if (session === null || typeof session !== "object" || Array.isArray(session) || (cookie !== undefined && (cookie === null || typeof cookie !== "object"))) {
+      this.#reportDecode(new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" is not a session object`, sid));
+      return null;
+    }
+    return session as SessionData;
+  }
+
+  #reportDecode(error: SessionDecodeError): void {
+    if (this.listenerCount("decodeError") > 0) {
+      this.emit("decodeError", error);
+    } else if (!this.#warnedDecode) {
+      this.#warnedDecode = true;
+      process.emitWarning(`${error.message}; listen to the store's "decodeError" event to see every one`, {
+        code: "REDIS_SESSION_STORE_DECODE",
+      });
+    }
+  }
+}
+
+/** Replaces a stored cookie.expires with the key's real expiry when they differ (after a touch). */
+function reportExpiry(session: SessionData, expireAt: number): void {
+  const cookie = (session as { cookie?: { expires?: unknown } }).cookie;
+  if (!cookie || !cookie.expires || expireAt <= 0) return;
+  const stored = new Date(cookie.expires as string | number | Date).getTime();
+  if (stored === expireAt) return;
+  cookie.expires = cookie.expires instanceof Date ? new Date(expireAt) : new Date(expireAt).toISOString();
+}
