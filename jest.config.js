@@ -7,7 +7,11 @@ module.exports = {
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
   },
   // lib/ uses NodeNext-style ".js" suffixes in relative imports.
-  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  moduleNameMapper: {
+    "^(\\.{1,2}/.*)\\.js$": "$1",
+    // connect-redis's own test file imports { expect, test } from "vitest".
+    "^vitest$": "<rootDir>/__tests__/helpers/vitest-shim.ts",
+  },
   testTimeout: 30000,
   // Each test file starts its own redis-server (or cluster); two cores here.
   maxWorkers: 2,

@@ -6,6 +6,6 @@ export {
   SessionTooLargeError,
 } from "./errors.js";
 export type { RedisStoreOptions, ResolvedOptions, TtlOption, UserIdResolver } from "./options.js";
+export type { Topology } from "./redis.js";
 export type { Serializer } from "./serializer.js";
 export { type ActiveSession, type Callback, RedisStore, type SessionWithId, type UserSession } from "./store.js";
-export type { Topology } from "./redis.js";

@@ -182,10 +182,9 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
   if (ttl === 0 && !warnedTtlZero) {
     warnedTtlZero = true;
-    process.emitWarning(
-      "redis-session-store: ttl is 0, so every session whose cookie has no expires is deleted on save",
-      { code: "REDIS_SESSION_STORE_TTL_ZERO" },
-    );
+    process.emitWarning("redis-session-store: ttl is 0, so every session whose cookie has no expires is deleted on save", {
+      code: "REDIS_SESSION_STORE_TTL_ZERO",
+    });
   }
 
   const serializer = options.serializer ?? JSON_SERIALIZER;

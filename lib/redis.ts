@@ -216,7 +216,7 @@ async function* scanNode(send: (args: Args) => Promise<unknown>, pattern: string
 async function* merge<T>(iterators: AsyncGenerator<T>[]): AsyncGenerator<T> {
   const next = (i: number) => (iterators[i] as AsyncGenerator<T>).next().then((result) => ({ i, result }));
   const pending = new Map<number, Promise<{ i: number; result: IteratorResult<T> }>>();
-  iterators.forEach((_, i) => pending.set(i, next(i)));
+  for (let i = 0; i < iterators.length; i++) pending.set(i, next(i));
   try {
     while (pending.size) {
       const { i, result } = await Promise.race(pending.values());

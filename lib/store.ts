@@ -73,7 +73,8 @@ function checkUserId(userId: unknown): string {
 }
 
 function checkSeconds(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw argumentError(name, "a non-negative number of seconds", value);
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0)
+    throw argumentError(name, "a non-negative number of seconds", value);
   return value;
 }
 
@@ -270,19 +271,22 @@ export class RedisStore extends Store implements ReadinessTarget {
       const key = this.#keys.session(sid);
       return { sid, key, meta: this.#keys.meta(sid, key) };
     });
-    const activity = tracking && sids.length ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined;
+    const activity =
+      tracking && sids.length ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined;
     const byOwner = new Map<string, string[]>();
     await Promise.all(
-      this.#redis.groupBySlot(items, (item) => item.key).map(async (group) => {
-        const keys = group.flatMap((item) => [item.key, item.meta]);
-        const owners = await this.#redis.script<string[]>(DESTROY, keys, [tombstone]);
-        owners.forEach((owner, i) => {
-          if (!owner) return;
-          const list = byOwner.get(owner) ?? [];
-          list.push((group[i] as { sid: string }).sid);
-          byOwner.set(owner, list);
-        });
-      }),
+      this.#redis
+        .groupBySlot(items, (item) => item.key)
+        .map(async (group) => {
+          const keys = group.flatMap((item) => [item.key, item.meta]);
+          const owners = await this.#redis.script<string[]>(DESTROY, keys, [tombstone]);
+          owners.forEach((owner, i) => {
+            if (!owner) return;
+            const list = byOwner.get(owner) ?? [];
+            list.push((group[i] as { sid: string }).sid);
+            byOwner.set(owner, list);
+          });
+        }),
     );
     await Promise.all([
       activity,
@@ -435,11 +439,7 @@ export class RedisStore extends Store implements ReadinessTarget {
    * Destroys every session of one user except those in `except` ("sign out everywhere else").
    * Each gets a tombstone, so a request that loaded it before cannot save it back.
    */
-  destroyUserSessions(
-    userId: string | number,
-    options: { except?: string | string[] } = {},
-    callback?: Callback<number>,
-  ): Promise<number> {
+  destroyUserSessions(userId: string | number, options: { except?: string | string[] } = {}, callback?: Callback<number>): Promise<number> {
     return settle(
       attempt(async () => {
         const uid = checkUserId(userId);
@@ -558,7 +558,11 @@ export class RedisStore extends Store implements ReadinessTarget {
     return Promise.all(
       ids.map(async (id) => {
         const key = this.#keys.session(id);
-        const reply = await this.#redis.script<[string, string, string] | null>(READ_OWNED, [key, this.#keys.meta(id, key)], [withValue ? "1" : "0"]);
+        const reply = await this.#redis.script<[string, string, string] | null>(
+          READ_OWNED,
+          [key, this.#keys.meta(id, key)],
+          [withValue ? "1" : "0"],
+        );
         if (isNil(reply)) return undefined;
         const [value, at, meta] = reply;
         const colon = meta.indexOf(":");
@@ -612,7 +616,9 @@ export class RedisStore extends Store implements ReadinessTarget {
     if (typeof ttl === "function") {
       const seconds = ttl(session);
       if (typeof seconds !== "number" || Number.isNaN(seconds)) {
-        throw new TypeError(`redis-session-store: option "ttl" returned ${typeof seconds === "number" ? "NaN" : typeof seconds}, expected a number of seconds`);
+        throw new TypeError(
+          `redis-session-store: option "ttl" returned ${typeof seconds === "number" ? "NaN" : typeof seconds}, expected a number of seconds`,
+        );
       }
       ms = seconds * 1000;
     } else {
@@ -633,7 +639,8 @@ export class RedisStore extends Store implements ReadinessTarget {
     const id = resolve(session);
     if (id === undefined || id === null || id === "") return "";
     if (typeof id === "number" && Number.isFinite(id)) return String(id);
-    if (typeof id !== "string") throw new TypeError(`redis-session-store: option "userId" returned ${typeof id}, expected a string, a number or nothing`);
+    if (typeof id !== "string")
+      throw new TypeError(`redis-session-store: option "userId" returned ${typeof id}, expected a string, a number or nothing`);
     return id;
   }
 
@@ -643,11 +650,18 @@ export class RedisStore extends Store implements ReadinessTarget {
     try {
       session = await this.options.serializer.parse(value);
     } catch (error) {
-      this.#reportDecode(new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" could not be parsed`, sid, { cause: error }));
+      this.#reportDecode(
+        new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" could not be parsed`, sid, { cause: error }),
+      );
       return null;
     }
     const cookie = (session as { cookie?: unknown } | null)?.cookie;
-    if (session === null || typeof session !== "object" || Array.isArray(session) || (cookie !== undefined && (cookie === null || typeof cookie !== "object"))) {
+    if (
+      session === null ||
+      typeof session !== "object" ||
+      Array.isArray(session) ||
+      (cookie !== undefined && (cookie === null || typeof cookie !== "object"))
+    ) {
       this.#reportDecode(new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" is not a session object`, sid));
       return null;
     }
@@ -669,7 +683,7 @@ export class RedisStore extends Store implements ReadinessTarget {
 /** Replaces a stored cookie.expires with the key's real expiry when they differ (after a touch). */
 function reportExpiry(session: SessionData, expireAt: number): void {
   const cookie = (session as { cookie?: { expires?: unknown } }).cookie;
-  if (!cookie || !cookie.expires || expireAt <= 0) return;
+  if (!cookie?.expires || expireAt <= 0) return;
   const stored = new Date(cookie.expires as string | number | Date).getTime();
   if (stored === expireAt) return;
   cookie.expires = cookie.expires instanceof Date ? new Date(expireAt) : new Date(expireAt).toISOString();

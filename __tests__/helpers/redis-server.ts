@@ -133,7 +133,20 @@ export async function startRedis(
   if (options.config !== undefined) writeFileSync(configFile, options.config);
 
   const start = async () => {
-    const args = [...(options.config !== undefined ? [configFile] : []), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...(options.args ?? [])];
+    const args = [
+      ...(options.config !== undefined ? [configFile] : []),
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      ...(options.args ?? []),
+    ];
     const spawned = spawn(binary, args, { stdio: "ignore" });
     child = spawned;
     let exited = false;

@@ -1,0 +1,173 @@
+/**
+ * express-session end to end through supertest, on a real Redis: the behaviours an application
+ * relies on when it swaps its store for ours.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import express from "express";
+import session, { type SessionOptions } from "express-session";
+import { createClient } from "redis";
+import request from "supertest";
+import { RedisStore, type RedisStoreOptions } from "../lib/index";
+import { testRedis, waitFor } from "./helpers/redis-server";
+
+/** What these routes keep in a session (no global SessionData augmentation: the demo has its own). */
+type Data = { views?: number; userId?: string };
+const data = (req: express.Request) => req.session as unknown as Data;
+
+let redis: Awaited<ReturnType<typeof testRedis>>;
+let client: ReturnType<typeof createClient>;
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await testRedis();
+  client = createClient({ url: redis.url });
+  client.on("error", () => undefined);
+  await client.connect();
+});
+afterAll(async () => {
+  client.destroy();
+  await redis.close();
+});
+
+function app(sessionOptions: Partial<SessionOptions> = {}, storeOptions: Partial<RedisStoreOptions> = {}) {
+  const prefix = `express-${process.pid}-${++prefixes}:`;
+  const store = new RedisStore({ client, prefix, ...storeOptions });
+  const server = express();
+  server.use(session({ secret: "test secret", resave: false, saveUninitialized: false, store, ...sessionOptions }));
+  server.get("/view", (req, res) => {
+    data(req).views = (data(req).views ?? 0) + 1;
+    res.json({ id: req.sessionID, views: data(req).views });
+  });
+  server.get("/peek", (req, res) => res.json({ id: req.sessionID, views: data(req).views ?? 0, userId: data(req).userId ?? null }));
+  server.post("/login/:user", (req, res, next) => {
+    req.session.regenerate((error) => {
+      if (error) return next(error);
+      data(req).userId = req.params.user;
+      res.json({ id: req.sessionID });
+    });
+  });
+  server.post("/logout", (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+  return { server, store, prefix };
+}
+
+const cookieOf = (res: request.Response) => ((res.headers["set-cookie"] as unknown as string[] | undefined) ?? [])[0]?.split(";")[0] ?? "";
+
+describe("express-session with RedisStore", () => {
+  test("the first request creates a session, the cookie brings it back, data persists", async () => {
+    const { server, prefix } = app();
+    const first = await request(server).get("/view").expect(200);
+    expect(first.body.views).toBe(1);
+    const cookie = cookieOf(first);
+    expect(cookie).toMatch(/^connect\.sid=/);
+    expect(await client.exists(`${prefix}${first.body.id}`)).toBe(1);
+    const second = await request(server).get("/view").set("Cookie", cookie).expect(200);
+    expect(second.body).toEqual({ id: first.body.id, views: 2 });
+    const stored = JSON.parse((await client.get(`${prefix}${first.body.id}`)) as string);
+    expect(stored.views).toBe(2);
+  });
+
+  test("saveUninitialized: false stores nothing for a visit that sets nothing", async () => {
+    const { server, store } = app();
+    await request(server).get("/peek").expect(200);
+    expect(await store.length()).toBe(0);
+  });
+
+  test("regenerate gives a new id and the old one is gone for good", async () => {
+    const { server, prefix, store } = app();
+    const anonymous = await request(server).get("/view");
+    const oldId = anonymous.body.id;
+    const login = await request(server).post("/login/alice").set("Cookie", cookieOf(anonymous)).expect(200);
+    expect(login.body.id).not.toBe(oldId);
+    expect(await client.exists(`${prefix}${oldId}`)).toBe(0);
+    const peek = await request(server).get("/peek").set("Cookie", cookieOf(login)).expect(200);
+    expect(peek.body).toMatchObject({ id: login.body.id, userId: "alice" });
+    expect((await store.listUserSessions("alice")).map((s) => s.id)).toEqual([login.body.id]);
+  });
+
+  test("destroy logs out: the cookie no longer finds a session", async () => {
+    const { server, prefix } = app();
+    const login = await request(server).post("/login/bob");
+    await request(server).post("/logout").set("Cookie", cookieOf(login)).expect(200);
+    expect(await client.exists(`${prefix}${login.body.id}`)).toBe(0);
+    const after = await request(server).get("/peek").set("Cookie", cookieOf(login)).expect(200);
+    expect(after.body.userId).toBeNull();
+    expect(after.body.id).not.toBe(login.body.id);
+  });
+
+  test("cookie maxAge gives the Redis TTL, in milliseconds", async () => {
+    const { server, prefix } = app({ cookie: { maxAge: 90_000 } });
+    const res = await request(server).get("/view");
+    const pttl = await client.pTTL(`${prefix}${res.body.id}`);
+    expect(pttl).toBeGreaterThan(85_000);
+    expect(pttl).toBeLessThanOrEqual(90_000);
+  });
+
+  test("a 5 ms cookie is gone from Redis 10-20 ms later (whole seconds would keep it)", async () => {
+    const { server, prefix } = app({ cookie: { maxAge: 5 } });
+    const res = await request(server).get("/view");
+    const answered = Date.now();
+    const key = `${prefix}${res.body.id}`;
+    await waitFor(() => Date.now() >= answered + 20, 1000, "20 ms to pass");
+    expect(await client.exists(key)).toBe(0);
+  });
+
+  test("without maxAge the store's ttl applies", async () => {
+    const { server, prefix } = app({}, { ttl: 120 });
+    const res = await request(server).get("/view");
+    const pttl = await client.pTTL(`${prefix}${res.body.id}`);
+    expect(pttl).toBeGreaterThan(115_000);
+    expect(pttl).toBeLessThanOrEqual(120_000);
+  });
+
+  test("resave: false + touch: an unmodified session gets its expiry moved, visible in get()", async () => {
+    const { server, store, prefix } = app({ cookie: { maxAge: 60_000 } });
+    const first = await request(server).get("/view");
+    const id = first.body.id;
+    const before = (await store.get(id))?.cookie.expires as unknown as string;
+    await waitFor(async () => Date.now() > Date.parse(before) - 60_000 + 50, 1000, "time to pass");
+    const value = await client.get(`${prefix}${id}`);
+    await request(server).get("/peek").set("Cookie", cookieOf(first)).expect(200);
+    // touch() moved the expiry without rewriting the value...
+    expect(await client.get(`${prefix}${id}`)).toBe(value);
+    // ...and get() and all() show it (express-session's ".touch() should reset session expiration").
+    const after = (await store.get(id))?.cookie.expires as unknown as string;
+    expect(Date.parse(after)).toBeGreaterThan(Date.parse(before));
+    const [listed] = await store.all();
+    expect(listed?.cookie.expires).toBe(after);
+  });
+
+  test("disableTouch: an unmodified session keeps its expiry", async () => {
+    const { server, store } = app({ cookie: { maxAge: 60_000 } }, { disableTouch: true });
+    const first = await request(server).get("/view");
+    const before = (await store.get(first.body.id))?.cookie.expires;
+    await waitFor(() => Date.now() > Date.parse(before as unknown as string) - 60_000 + 50, 1000, "time to pass");
+    await request(server).get("/peek").set("Cookie", cookieOf(first)).expect(200);
+    expect((await store.get(first.body.id))?.cookie.expires).toEqual(before);
+  });
+
+  test("rolling: every response sets the cookie again and the TTL restarts", async () => {
+    const { server, prefix } = app({ rolling: true, cookie: { maxAge: 60_000 } });
+    const first = await request(server).get("/view");
+    const key = `${prefix}${first.body.id}`;
+    await client.pExpire(key, 10_000);
+    const again = await request(server).get("/peek").set("Cookie", cookieOf(first)).expect(200);
+    expect(cookieOf(again)).toMatch(/^connect\.sid=/);
+    expect(await client.pTTL(key)).toBeGreaterThan(50_000);
+  });
+
+  test("a concurrent save is never lost to another request's touch", async () => {
+    const { server, store } = app({ cookie: { maxAge: 60_000 } });
+    const first = await request(server).get("/view");
+    const cookie = cookieOf(first);
+    // Many touches (peek) and saves (view) at once: every save must land.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        i % 2 ? request(server).get("/peek").set("Cookie", cookie) : request(server).get("/view").set("Cookie", cookie),
+      ),
+    );
+    const final = await store.get(first.body.id);
+    expect((final as Data | null)?.views).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The published package: `npm pack` it, unpack it into a fresh folder as node_modules would hold
+ * it, and load it both ways: `import` (ESM) and `require` (CommonJS), each against a real Redis.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { testRedis } from "./helpers/redis-server";
+
+const root = join(__dirname, "..");
+let redis: Awaited<ReturnType<typeof testRedis>>;
+let app: string;
+
+beforeAll(async () => {
+  redis = await testRedis();
+  execFileSync("npm", ["run", "build"], { cwd: root, stdio: "pipe" });
+  app = mkdtempSync(join(tmpdir(), "redis-session-store-pack-"));
+  const out = execFileSync("npm", ["pack", "--silent", "--pack-destination", app], { cwd: root, encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop() as string;
+  const modules = join(app, "node_modules");
+  mkdirSync(join(modules, "redis-session-store"), { recursive: true });
+  execFileSync("tar", ["xzf", join(app, out), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
+  // Peer dependencies come from this checkout, as an application would have installed them.
+  for (const peer of ["redis", "@redis", "express-session"]) symlinkSync(join(root, "node_modules", peer), join(modules, peer));
+  for (const dep of readdirSync(join(root, "node_modules"))) {
+    if (["redis", "@redis", "express-session", ".bin"].includes(dep)) continue;
+    // express-session's and redis's own dependencies (hoisted in this checkout).
+    try {
+      symlinkSync(join(root, "node_modules", dep), join(modules, dep));
+    } catch {
+      // already linked
+    }
+  }
+}, 120_000);
+
+afterAll(async () => {
+  rmSync(app, { recursive: true, force: true });
+  await redis.close();
+});
+
+const program = (load: string) => `
+${load}
+const { createClient } = require("redis");
+(async () => {
+  const client = createClient({ url: process.env.URL });
+  await client.connect();
+  const store = new RedisStore({ client, prefix: "pack-" + process.pid + ":" });
+  await store.set("a", { cookie: { originalMaxAge: null }, userId: "u" });
+  const got = await store.get("a");
+  const listed = await store.listUserSessions("u");
+  await store.clear();
+  client.destroy();
+  console.log(JSON.stringify({ got, listed: listed.map((s) => s.id), isStore: typeof store.regenerate }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+test("only dist, package.json, README and LICENSE are packed", () => {
+  const files = execFileSync("tar", ["tzf", join(app, readdirSync(app).find((f) => f.endsWith(".tgz")) as string)], { encoding: "utf8" })
+    .trim()
+    .split("\n");
+  expect(files.every((f) => /^package\/(dist\/|package\.json$|README\.md$|LICENSE$|MIGRATING\.md$)/.test(f))).toBe(true);
+  expect(files).toContain("package/dist/cjs/index.js");
+  expect(files).toContain("package/dist/cjs/index.d.ts");
+  expect(files).toContain("package/dist/esm/index.js");
+  expect(files).toContain("package/dist/esm/index.d.ts");
+});
+
+test.each([
+  ["require (CommonJS)", "main.cjs", 'const { RedisStore } = require("redis-session-store");'],
+  [
+    "import (ESM)",
+    "main.mjs",
+    'import { createRequire } from "node:module"; const require = createRequire(import.meta.url); import { RedisStore } from "redis-session-store";',
+  ],
+])("%s works from the packed tarball", (_, file, load) => {
+  writeFileSync(join(app, file), program(load));
+  const out = execFileSync(process.execPath, [file], { cwd: app, env: { ...process.env, URL: redis.url }, encoding: "utf8" });
+  expect(JSON.parse(out)).toEqual({ got: { cookie: { originalMaxAge: null }, userId: "u" }, listed: ["a"], isStore: "function" });
+});
+
+test("type declarations resolve for both import and require", () => {
+  writeFileSync(
+    join(app, "types.mts"),
+    'import { RedisStore, type RedisStoreOptions } from "redis-session-store";\nconst o: RedisStoreOptions = { client: {} };\nexport const s: typeof RedisStore = RedisStore; export { o };\n',
+  );
+  writeFileSync(
+    join(app, "types.cts"),
+    'import { RedisStore } from "redis-session-store";\nexport const s: typeof RedisStore = RedisStore;\n',
+  );
+  writeFileSync(
+    join(app, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: [] },
+      files: ["types.mts", "types.cts"],
+    }),
+  );
+  execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app, stdio: "pipe" });
+});
