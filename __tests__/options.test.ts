@@ -48,6 +48,8 @@ describe("defaults and public fields", () => {
     const store = new RedisStore({ client, ttl: 0, tombstoneTtl: 0, commandTimeout: 0, touchAfter: 0 });
     expect(store.ttl).toBe(0);
     expect(store.options.tombstoneTtl).toBe(0);
+    expect(new RedisStore({ client, userId: false }).options.tombstoneTtl).toBe(0);
+    expect(new RedisStore({ client, userId: false, tombstoneTtl: 5 }).options.tombstoneTtl).toBe(5);
     expect(store.options.commandTimeout).toBe(0);
   });
 

@@ -26,8 +26,26 @@ function crc16(bytes: Uint8Array, start: number, end: number): number {
   return crc;
 }
 
-/** The Redis Cluster slot of a key, honouring `{hash tags}` exactly as Redis does. */
+function crc16Ascii(text: string, start: number, end: number): number {
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc = ((crc << 8) & 0xffff) ^ (CRC_TABLE[((crc >> 8) ^ text.charCodeAt(i)) & 0xff] as number);
+  }
+  return crc;
+}
+
+/** The Redis Cluster slot of a key, honouring `{hash tags}` exactly as Redis does (on UTF-8 bytes). */
 export function keySlot(key: string): number {
+  // Session keys are nearly always ASCII: hash the string itself, without encoding it.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+  if (/^[\x00-\x7f]*$/.test(key)) {
+    const open = key.indexOf("{");
+    if (open !== -1) {
+      const close = key.indexOf("}", open + 1);
+      if (close > open + 1) return crc16Ascii(key, open + 1, close) % SLOTS;
+    }
+    return crc16Ascii(key, 0, key.length) % SLOTS;
+  }
   const bytes = Buffer.from(key, "utf8");
   const open = bytes.indexOf(0x7b); // {
   if (open !== -1) {

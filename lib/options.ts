@@ -64,8 +64,9 @@ export interface RedisStoreOptions {
   /**
    * Seconds a destroyed session's tombstone lives. While it does, set() and touch() for that id are
    * refused atomically, so a request that loaded the session before logout cannot bring it back.
-   * `0` turns tombstones off.
-   * @default 600
+   * `0` turns tombstones off. With `userId: false` the default is 0, so the store sends exactly
+   * connect-redis's commands; set it to keep tombstones without the index.
+   * @default 600 (0 when `userId` is false)
    */
   tombstoneTtl?: number;
   /**
@@ -222,7 +223,8 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     indexPrefix,
     maxSessionsPerUser: integer(options, "maxSessionsPerUser", 0, 0),
     touchAfter: integer(options, "touchAfter", 0, 0),
-    tombstoneTtl: integer(options, "tombstoneTtl", 600, 0),
+    // Tombstones share the meta key with the index; with the index off the default is connect-redis's plain writes.
+    tombstoneTtl: integer(options, "tombstoneTtl", userId === false ? 0 : 600, 0),
     commandTimeout: integer(options, "commandTimeout", 2000, 0),
     maxSessionSize: integer(options, "maxSessionSize", 1048576, 1),
   });

@@ -65,12 +65,12 @@ const watchers = new WeakMap<object, ReadinessWatcher>();
 export class RedisGateway {
   readonly topology: Topology;
   readonly #client: unknown;
-  readonly #options: CommandOptions | undefined;
+  readonly #deadlines: Deadlines | undefined;
 
   constructor(client: unknown, commandTimeout: number) {
     this.#client = client;
     this.topology = topologyOf(client);
-    this.#options = commandTimeout > 0 ? { timeout: commandTimeout } : undefined;
+    this.#deadlines = commandTimeout > 0 ? new Deadlines(commandTimeout) : undefined;
   }
 
   /** False while the client is known to be disconnected; calls then fail at once. */
@@ -84,20 +84,25 @@ export class RedisGateway {
    * Sends one command. `key` routes it on Cluster; `readonly` lets Sentinel and Cluster pick a
    * replica only where the caller allows it (we never do: sessions must read their own writes).
    */
-  async command<T = unknown>(key: string | undefined, args: Args): Promise<T> {
-    if (!this.ready) throw new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
+  command<T = unknown>(key: string | undefined, args: Args): Promise<T> {
+    if (!this.ready)
+      return Promise.reject(new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)"));
+    let sent: Promise<unknown>;
     try {
       switch (this.topology) {
         case "cluster":
-          return (await (this.#client as ClusterClient).sendCommand(key, false, args, this.#options)) as T;
+          sent = (this.#client as ClusterClient).sendCommand(key, false, args);
+          break;
         case "sentinel":
-          return (await (this.#client as SentinelClient).sendCommand(false, args, this.#options)) as T;
+          sent = (this.#client as SentinelClient).sendCommand(false, args);
+          break;
         default:
-          return (await (this.#client as StandaloneClient).sendCommand(args, this.#options)) as T;
+          sent = (this.#client as StandaloneClient).sendCommand(args);
       }
     } catch (error) {
-      throw translate(error);
+      return Promise.reject(translate(error));
     }
+    return (this.#deadlines ? this.#deadlines.track(sent) : sent.catch(rethrowTranslated)) as Promise<T>;
   }
 
   /** Runs a script by SHA; on NOSCRIPT (a new node, a flushed cache) sends the source once. */
@@ -144,11 +149,14 @@ export class RedisGateway {
 
   async #scanTargets(): Promise<Array<(args: Args) => Promise<unknown>>> {
     if (!this.ready) throw new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
-    const options = this.#options;
     if (this.topology === "cluster") {
       const cluster = this.#client as ClusterClient;
       const clients = await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)));
-      return clients.map((node) => (args: Args) => node.sendCommand(args, options).catch((e: unknown) => Promise.reject(translate(e))));
+      const deadlines = this.#deadlines;
+      return clients.map((node) => (args: Args) => {
+        const sent = node.sendCommand(args);
+        return deadlines ? deadlines.track(sent) : sent.catch(rethrowTranslated);
+      });
     }
     return [(args: Args) => this.command(undefined, args)];
   }
@@ -183,6 +191,83 @@ export class RedisGateway {
       for (const event of downEvents) client.on.call(client, event, () => notify(false));
     }
     watcher.stores.add(new WeakRef(target));
+  }
+}
+
+function rethrowTranslated(error: unknown): never {
+  throw translate(error);
+}
+
+interface Deadline {
+  readonly at: number;
+  readonly reject: (error: unknown) => void;
+  done: boolean;
+}
+
+/**
+ * commandTimeout for every call at the cost of one object per call and one timer per store.
+ * node-redis's own per-command `timeout` arms an AbortSignal timer per command, which more than
+ * halved hot-path throughput in our benchmark. Deadlines are checked at most every 50 ms, so a
+ * call fails between `ms` and `ms + 50` after it was sent. The timer runs only while calls are
+ * pending and never holds the process open.
+ */
+class Deadlines {
+  readonly #queue: Deadline[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly ms: number) {}
+
+  track<T>(sent: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const deadline: Deadline = { at: Date.now() + this.ms, reject, done: false };
+      // Most calls finish in send order: drop answered ones from the head as we go.
+      while (this.#head < this.#queue.length && (this.#queue[this.#head] as Deadline).done) this.#head++;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
+      this.#queue.push(deadline);
+      if (!this.#timer) this.#arm();
+      sent.then(
+        (value) => {
+          deadline.done = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          deadline.done = true;
+          reject(translate(error));
+        },
+      );
+    });
+  }
+
+  #arm(): void {
+    const first = this.#queue[this.#head];
+    if (!first) return;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(first.at - Date.now(), 50));
+    this.#timer.unref();
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    const queue = this.#queue;
+    // Deadlines are in send order and all share one timeout, so the expired ones are at the head.
+    while (this.#head < queue.length) {
+      const deadline = queue[this.#head] as Deadline;
+      if (!deadline.done && deadline.at > now) break;
+      if (!deadline.done) {
+        deadline.done = true;
+        deadline.reject(new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${this.ms} ms)`));
+      }
+      this.#head++;
+    }
+    if (this.#head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    }
+    this.#arm();
   }
 }
 

@@ -1,11 +1,27 @@
 /**
  * Lua sources. Every key a script touches comes in KEYS (never built inside a script), and "now"
- * comes in ARGV, so each script stays on one cluster slot and is deterministic.
+ * comes in ARGV, so scripts are deterministic and each runs on the slot of its keys.
  *
- * Meta value (the key `Keys.meta(sid)`, always in its session's slot):
- *   "D"                  a tombstone: the session was destroyed; set() and touch() are refused
- *   "<lastActiveMs>:<userId>"  the live session's owner and when it was last set or touched
- *   (absent)             an anonymous session, or the per-user index is off
+ * Writes are made of three parts: the session (session key + meta key, one slot), the owner's
+ * index (one key), the activity sets (two keys, one slot). On a single Redis (standalone,
+ * Sentinel) one script runs all three atomically; on Cluster, where they live on different
+ * slots, each part is its own script and the three are sent together.
+ *
+ * Meta value (the key `Keys.meta(sid)`, always in its session's slot, same expiry as the session):
+ *   "D"            a tombstone: the session was destroyed; set() and touch() are refused
+ *   "u" + userId   the live session's owner
+ *   (absent)       an anonymous session
+ * A session's last activity is its score in the active-sessions set.
+ *
+ * ARGV of every write script (one layout, so the parts compose):
+ *   1 value          serialized session (set only)
+ *   2 expireAtMs     absolute expiry, "0" for none
+ *   3 userId         "" for an anonymous session
+ *   4 nowMs
+ *   5 touchAfterMs   "0" for set
+ *   6 pruneBeforeMs  activity older than this is forgotten ("0": skip pruning this time)
+ *   7 countEntries   "1": reply with the owner's index size (maxSessionsPerUser), "0": don't count
+ *   8 sid
  */
 
 // The absolute expiry of a key in ms: PEXPIRETIME on Redis 7, TIME + PTTL before it.
@@ -23,76 +39,162 @@ end
 
 const OWNER_OF = `
 local function owner_of(meta)
-  if not meta or meta == 'D' then return '' end
-  local colon = string.find(meta, ':', 1, true)
-  if not colon then return '' end
-  return string.sub(meta, colon + 1)
+  if not meta or string.sub(meta, 1, 1) ~= 'u' then return '' end
+  return string.sub(meta, 2)
 end
 `;
 
-/**
- * Writes a session unless it has a tombstone, and records its owner.
- * KEYS: session, meta.
- * ARGV: value, expireAtMs ("0": no expiry), userId ("": none), nowMs, trackOwner ("1"/"0").
- * Reply: nil when refused (tombstone), else the previous owner ("" for none).
- */
-export const SET_SESSION = `${OWNER_OF}
-local meta = redis.call('GET', KEYS[2])
-if meta == 'D' then return false end
-if ARGV[2] == '0' then
-  redis.call('SET', KEYS[1], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-end
-if ARGV[5] == '1' then
+/** Writes the session unless it has a tombstone, and records its owner in the meta key. Returns false when refused. */
+const SET_PART = `
+local function set_session(session, meta_key)
+  local meta = redis.call('GET', meta_key)
+  if meta == 'D' then return false end
+  if ARGV[2] == '0' then
+    redis.call('SET', session, ARGV[1])
+  else
+    redis.call('SET', session, ARGV[1], 'PXAT', ARGV[2])
+  end
   if ARGV[3] ~= '' then
-    local value = ARGV[4] .. ':' .. ARGV[3]
     if ARGV[2] == '0' then
-      redis.call('SET', KEYS[2], value)
+      redis.call('SET', meta_key, 'u' .. ARGV[3])
     else
-      redis.call('SET', KEYS[2], value, 'PXAT', ARGV[2])
+      redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', ARGV[2])
     end
   elseif meta then
-    redis.call('DEL', KEYS[2])
+    redis.call('DEL', meta_key)
   end
+  return true
 end
-return owner_of(meta)
 `;
 
 /**
- * Moves a live session's expiry, and its meta's, without touching its value (so a concurrent
- * save is never overwritten). Skips the write when the expiry would move less than touchAfter.
- * KEYS: session, meta.
- * ARGV: expireAtMs, nowMs, touchAfterMs, trackOwner ("1"/"0").
- * Reply: -2 no such session, 0 skipped by touchAfter, 1 touched.
+ * Moves the expiry of a live session and its meta without touching the value, so a concurrent
+ * save is never overwritten. Returns -2 (no session), 0 (skipped: moved less than touchAfter), 1.
  */
-export const TOUCH_SESSION = `${EXPIRE_TIME}${OWNER_OF}
-local current = expire_time(KEYS[1])
-if current == -2 then return -2 end
-local at = tonumber(ARGV[1])
-local after = tonumber(ARGV[3])
-if after > 0 and current > 0 and at - current < after then return 0 end
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-if ARGV[4] == '1' then
-  local meta = redis.call('GET', KEYS[2])
-  local owner = owner_of(meta)
-  if owner ~= '' then
-    redis.call('SET', KEYS[2], ARGV[2] .. ':' .. owner, 'PXAT', ARGV[1])
+const TOUCH_PART = `${EXPIRE_TIME}
+local function touch_session(session, meta_key)
+  local after = tonumber(ARGV[5])
+  if after > 0 then
+    local current = expire_time(session)
+    if current == -2 then return -2 end
+    if current > 0 and tonumber(ARGV[2]) - current < after then return 0 end
+  end
+  if redis.call('PEXPIREAT', session, ARGV[2]) == 0 then return -2 end
+  redis.call('PEXPIREAT', meta_key, ARGV[2])
+  return 1
+end
+`;
+
+/**
+ * Adds the session to its owner's index (score: expiry, "+inf" for none) and keeps the index key
+ * alive as long as its longest-lived session. Prunes expired entries on set (not on every touch).
+ * Returns the entry count when asked (ARGV[7]), else 0.
+ */
+const INDEX_PART = `
+local function index_add(index, sid, prune)
+  if prune then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ARGV[4]) end
+  if ARGV[2] == '0' then
+    redis.call('ZADD', index, '+inf', sid)
+    redis.call('PERSIST', index)
+  else
+    redis.call('ZADD', index, ARGV[2], sid)
+    local pttl = redis.call('PTTL', index)
+    if pttl == -1 or tonumber(ARGV[4]) + pttl < tonumber(ARGV[2]) then redis.call('PEXPIREAT', index, ARGV[2]) end
+  end
+  if ARGV[7] == '1' then return redis.call('ZCARD', index) end
+  return 0
+end
+`;
+
+/** Records activity (score: now) and, when asked, forgets activity older than pruneBefore. */
+const ACTIVITY_PART = `
+local function record_activity(sessions, users, sid)
+  redis.call('ZADD', sessions, ARGV[4], sid)
+  if ARGV[3] ~= '' then redis.call('ZADD', users, ARGV[4], ARGV[3]) end
+  if ARGV[6] ~= '0' then
+    redis.call('ZREMRANGEBYSCORE', sessions, '-inf', '(' .. ARGV[6])
+    redis.call('ZREMRANGEBYSCORE', users, '-inf', '(' .. ARGV[6])
   end
 end
+`;
+
+/**
+ * set() on a single Redis, all at once.
+ * KEYS: session, meta, user index (any key when anonymous), active sessions, active users.
+ * ARGV: the write layout; ARGV[8] is the session id. Reply: nil when refused, else the index entry count (0 anonymous).
+ */
+export const SET_ALL = `${SET_PART}${INDEX_PART}${ACTIVITY_PART}
+if not set_session(KEYS[1], KEYS[2]) then return false end
+local entries = 0
+if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8], true) end
+record_activity(KEYS[4], KEYS[5], ARGV[8])
+return entries
+`;
+
+/**
+ * touch() on a single Redis. KEYS and ARGV as SET_ALL (ARGV[1] unused).
+ * Reply: -2 no session, 0 skipped by touchAfter, 1 touched.
+ */
+export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
+local touched = touch_session(KEYS[1], KEYS[2])
+if touched ~= 1 then return touched end
+if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8], false) end
+record_activity(KEYS[4], KEYS[5], ARGV[8])
+return 1
+`;
+
+/** Cluster part: set() of the session alone. KEYS: session, meta. Reply: nil when refused, else 1. */
+export const SET_SESSION = `${SET_PART}
+if not set_session(KEYS[1], KEYS[2]) then return false end
+return 1
+`;
+
+/** Cluster part: touch() of the session alone. KEYS: session, meta. Reply as TOUCH_ALL. */
+export const TOUCH_SESSION = `${TOUCH_PART}
+return touch_session(KEYS[1], KEYS[2])
+`;
+
+/**
+ * Cluster part: the owner's index. KEYS: user index. ARGV: write layout, ARGV[8] the session id.
+ * A touch (touchAfter > 0) that would move the entry less than touchAfter writes nothing.
+ * Reply: the index entry count.
+ */
+export const INDEX_ADD = `${INDEX_PART}
+local after = tonumber(ARGV[5])
+if after > 0 and ARGV[2] ~= '0' then
+  local current = redis.call('ZSCORE', KEYS[1], ARGV[8])
+  if current and tonumber(ARGV[2]) - tonumber(current) < after then return 0 end
+end
+return index_add(KEYS[1], ARGV[8], after == 0)
+`;
+
+/**
+ * Cluster part: activity. KEYS: active sessions, active users (one hash tag, one slot).
+ * A touch within touchAfter of the last recorded activity writes nothing. Reply: 1 written, 0 skipped.
+ */
+export const RECORD_ACTIVITY = `${ACTIVITY_PART}
+local after = tonumber(ARGV[5])
+if after > 0 then
+  local last = redis.call('ZSCORE', KEYS[1], ARGV[8])
+  if last and tonumber(ARGV[4]) - tonumber(last) < after then return 0 end
+end
+record_activity(KEYS[1], KEYS[2], ARGV[8])
 return 1
 `;
 
 /**
- * Destroys sessions and leaves a tombstone in each one's meta key. All keys share one slot.
- * KEYS: session1, meta1, session2, meta2, ...
- * ARGV: tombstoneMs ("0": no tombstone).
+ * Destroys sessions and leaves a tombstone in each one's meta key; on a single Redis also drops
+ * them from the activity set (on Cluster that set is on another slot and is cleaned separately).
+ * KEYS: session1, meta1, session2, meta2, ..., then the active sessions key when ARGV[2] is "1".
+ * ARGV: tombstoneMs ("0": none), withActivity ("1"/"0"), then the session ids in order.
  * Reply: the owner of each session, in order ("" for none).
  */
 export const DESTROY_SESSIONS = `${OWNER_OF}
 local owners = {}
 local tombstone = tonumber(ARGV[1])
-for i = 1, #KEYS, 2 do
+local pairs_count = #KEYS
+if ARGV[2] == '1' then pairs_count = #KEYS - 1 end
+for i = 1, pairs_count, 2 do
   local meta = redis.call('GET', KEYS[i + 1])
   redis.call('UNLINK', KEYS[i])
   if tombstone > 0 then
@@ -101,6 +203,7 @@ for i = 1, #KEYS, 2 do
     redis.call('DEL', KEYS[i + 1])
   end
   owners[#owners + 1] = owner_of(meta)
+  if ARGV[2] == '1' then redis.call('ZREM', KEYS[#KEYS], ARGV[2 + (i + 1) / 2]) end
 end
 return owners
 `;
@@ -137,32 +240,14 @@ return out
 /**
  * Reads what a per-user listing needs to verify one index entry.
  * KEYS: session, meta. ARGV: withValue ("1"/"0").
- * Reply: nil when the session is gone, else { value or "", expireAtMs, meta or "" }.
+ * Reply: nil when the session is gone, else { value or "", expireAtMs, owner or "" }.
  */
-export const READ_OWNED = `${EXPIRE_TIME}
+export const READ_OWNED = `${EXPIRE_TIME}${OWNER_OF}
 local at = expire_time(KEYS[1])
 if at == -2 then return false end
 local value = ''
 if ARGV[1] == '1' then value = redis.call('GET', KEYS[1]) or '' end
-return { value, tostring(at), redis.call('GET', KEYS[2]) or '' }
-`;
-
-/**
- * Adds a session to its user's index (score: expiry), prunes expired entries, and keeps the index
- * key alive exactly as long as its longest-lived session.
- * KEYS: user index. ARGV: sid, expireAtMs ("+inf": none), nowMs.
- * Reply: entries left in the index.
- */
-export const INDEX_ADD = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if top[2] == 'inf' then
-  redis.call('PERSIST', KEYS[1])
-else
-  redis.call('PEXPIREAT', KEYS[1], top[2])
-end
-return redis.call('ZCARD', KEYS[1])
+return { value, tostring(at), owner_of(redis.call('GET', KEYS[2])) }
 `;
 
 /**
@@ -175,32 +260,10 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 `;
 
 /**
- * Records activity (score: last set/touch in ms) and forgets activity older than pruneBefore.
- * KEYS: active sessions, active users (one hash tag, so one slot).
- * ARGV: nowMs, sid, userId ("": none), pruneBeforeMs, touchAfterMs (skip when this recent).
- * Reply: 1 written, 0 skipped.
- */
-export const RECORD_ACTIVITY = `
-local after = tonumber(ARGV[5])
-if after > 0 then
-  local last = redis.call('ZSCORE', KEYS[1], ARGV[2])
-  if last and tonumber(ARGV[1]) - tonumber(last) < after then return 0 end
-end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
-if ARGV[3] ~= '' then
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-end
-return 1
-`;
-
-/**
- * One page of active sessions, newest first, after a cursor (score, and ids already seen at it).
- * KEYS: active sessions. ARGV: maxScore ("+inf" or a number, inclusive), minScore, count.
- * Reply: flat { id1, score1, id2, score2, ... } with scores as strings.
+ * One page of active sessions, newest first, from maxScore (inclusive) down to minScore.
+ * KEYS: active sessions. ARGV: maxScore ("+inf" or ms), minScore, count.
+ * Reply: flat { id1, score1, id2, score2, ... } with scores as strings (same on RESP2 and RESP3).
  */
 export const ACTIVITY_PAGE = `
-local rows = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'BYSCORE', 'REV', 'LIMIT', 0, ARGV[3], 'WITHSCORES')
-return rows
+return redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'BYSCORE', 'REV', 'LIMIT', 0, ARGV[3], 'WITHSCORES')
 `;

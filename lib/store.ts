@@ -12,14 +12,24 @@ export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 /** A session as all() returns it: connect-redis's shape, the session with its id. */
 export type SessionWithId = SessionData & { id: string };
 
+interface SessionState {
+  value: string;
+  owner: string;
+  expiresAt: Date | null;
+  lastActive: Date | null;
+}
+
 /** One of a user's sessions, as listUserSessions() returns it. */
 export interface UserSession {
   id: string;
   session: SessionData;
   /** When Redis will delete the session; null when it has no expiry. */
   expiresAt: Date | null;
-  /** The last set() or touch() (to the `touchAfter` window). */
-  lastActive: Date;
+  /**
+   * The last set() or touch() (to the `touchAfter` window); null only when its activity record was
+   * pruned, which happens when sessions of different lifetimes share a store (see the README).
+   */
+  lastActive: Date | null;
 }
 
 /** One session active within a window, as listActiveSessions() yields it. */
@@ -30,6 +40,8 @@ export interface ActiveSession {
   expiresAt: Date | null;
 }
 
+const SET_ALL = new Script(lua.SET_ALL);
+const TOUCH_ALL = new Script(lua.TOUCH_ALL);
 const SET = new Script(lua.SET_SESSION);
 const TOUCH = new Script(lua.TOUCH_SESSION);
 const DESTROY = new Script(lua.DESTROY_SESSIONS);
@@ -197,25 +209,37 @@ export class RedisStore extends Store implements ReadinessTarget {
       );
     }
 
-    const userId = this.#ownerOf(session);
     const now = Date.now();
     const key = this.#keys.session(sid);
-    const tracking = this.options.userId !== false;
-    const written = this.#redis.script<string | null>(
-      SET,
-      [key, this.#keys.meta(sid, key)],
-      [value, expireAt, userId, now, tracking ? "1" : "0"],
-    );
-    if (!tracking) {
-      await written;
+    if (!this.#tracking && !this.#tombstones) {
+      // connect-redis's cost: one plain SET.
+      await this.#redis.command(key, expireAt === 0 ? ["SET", key, value] : ["SET", key, value, "PXAT", String(expireAt)]);
       return;
     }
-    const indexed = userId ? this.#indexAdd(userId, sid, expireAt, now) : Promise.resolve(0);
-    const [previous, entries] = await Promise.all([written, indexed, this.#recordActivity(sid, userId, now, expireAt, 0)]);
-    if (isNil(previous)) return; // refused: the session was destroyed
-    if (previous && previous !== userId) await this.#redis.command(this.#keys.user(previous), ["ZREM", this.#keys.user(previous), sid]);
+    const userId = this.#ownerOf(session);
+    const argv = this.#writeArgs(value, expireAt, userId, now, 0, sid);
+    const meta = this.#keys.meta(sid, key);
+    let entries: number;
+    if (!this.#tracking) {
+      await this.#redis.script(SET, [key, meta], argv);
+      return;
+    }
+    if (this.#redis.topology !== "cluster") {
+      const reply = await this.#redis.script<number | null>(SET_ALL, [key, meta, ...this.#indexKeys(userId)], argv);
+      if (isNil(reply)) return; // refused: the session was destroyed
+      entries = Number(reply);
+    } else {
+      // Cluster: session, index and activity live on different slots; sent together, not atomic.
+      const [written, count] = await Promise.all([
+        this.#redis.script(SET, [key, meta], argv),
+        userId ? this.#redis.script<number>(INDEX_ADD, [this.#keys.user(userId)], argv) : 0,
+        this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
+      ]);
+      if (isNil(written)) return;
+      entries = Number(count);
+    }
     if (userId && this.options.maxSessionsPerUser > 0 && entries > this.options.maxSessionsPerUser) {
-      await this.#enforceLimit(userId, sid);
+      await this.#enforceLimit(userId, sid, now);
     }
   }
 
@@ -237,60 +261,62 @@ export class RedisStore extends Store implements ReadinessTarget {
       return;
     }
     const key = this.#keys.session(sid);
-    const tracking = this.options.userId !== false;
     const touchAfter = this.options.touchAfter * 1000;
-    const touched = this.#redis.script<number>(TOUCH, [key, this.#keys.meta(sid, key)], [expireAt, now, touchAfter, tracking ? "1" : "0"]);
-    if (!tracking) {
-      await touched;
+    if (!this.#tracking && touchAfter === 0) {
+      // A touch never creates a key, so without an index or touchAfter a plain PEXPIREAT is enough.
+      await this.#redis.command(key, ["PEXPIREAT", key, String(expireAt)]);
       return;
     }
     const userId = this.#ownerOf(session);
-    await Promise.all([
-      touched,
-      userId ? this.#indexAdd(userId, sid, expireAt, now) : undefined,
-      this.#recordActivity(sid, userId, now, expireAt, touchAfter),
-    ]);
+    const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid);
+    const meta = this.#keys.meta(sid, key);
+    if (!this.#tracking) {
+      await this.#redis.script(TOUCH, [key, meta], argv);
+    } else if (this.#redis.topology !== "cluster") {
+      await this.#redis.script(TOUCH_ALL, [key, meta, ...this.#indexKeys(userId)], argv);
+    } else {
+      await Promise.all([
+        this.#redis.script(TOUCH, [key, meta], argv),
+        userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
+        this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
+      ]);
+    }
   }
 
   /** Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. */
   destroy(sid: string, callback?: Callback<void>): Promise<void> {
     return settle(
-      attempt(() => this.#destroy([checkSid(sid)]).then(() => undefined)),
+      attempt(() => this.#destroy([checkSid(sid)])),
       callback,
     );
   }
 
   /**
-   * Destroys sessions in per-slot batches (one script each) and removes them from their owners'
-   * indexes and from the activity set. Returns how many existed... as owners found.
+   * Destroys sessions in per-slot batches (one script each), leaving tombstones, and drops them
+   * from the activity set. Their owners' index entries are left to the readers, which verify every
+   * entry and drop the stale ones (see the README's data layout).
    */
   async #destroy(sids: readonly string[]): Promise<void> {
-    const tombstone = this.options.tombstoneTtl * 1000;
-    const tracking = this.options.userId !== false;
-    const items = sids.map((sid) => {
-      const key = this.#keys.session(sid);
-      return { sid, key, meta: this.#keys.meta(sid, key) };
-    });
-    const activity =
-      tracking && sids.length ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined;
-    const byOwner = new Map<string, string[]>();
-    await Promise.all(
-      this.#redis
-        .groupBySlot(items, (item) => item.key)
-        .map(async (group) => {
-          const keys = group.flatMap((item) => [item.key, item.meta]);
-          const owners = await this.#redis.script<string[]>(DESTROY, keys, [tombstone]);
-          owners.forEach((owner, i) => {
-            if (!owner) return;
-            const list = byOwner.get(owner) ?? [];
-            list.push((group[i] as { sid: string }).sid);
-            byOwner.set(owner, list);
-          });
-        }),
-    );
+    if (!sids.length) return;
+    const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
+    const groups = this.#redis.groupBySlot(items, (item) => item.key);
+    if (!this.#tracking && !this.#tombstones) {
+      await Promise.all(groups.map((group) => this.#redis.command(group[0]?.key, ["UNLINK", ...group.map((item) => item.key)])));
+      return;
+    }
+    const single = this.#redis.topology !== "cluster";
+    const withActivity = this.#tracking && single;
     await Promise.all([
-      activity,
-      ...[...byOwner].map(([owner, ids]) => this.#redis.command(this.#keys.user(owner), ["ZREM", this.#keys.user(owner), ...ids])),
+      ...groups.map((group) => {
+        const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
+        if (withActivity) keys.push(this.#keys.activeSessions);
+        return this.#redis.script(DESTROY, keys, [
+          this.options.tombstoneTtl * 1000,
+          withActivity ? "1" : "0",
+          ...group.map((item) => item.sid),
+        ]);
+      }),
+      this.#tracking && !single ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined,
     ]);
   }
 
@@ -446,7 +472,9 @@ export class RedisStore extends Store implements ReadinessTarget {
         const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
         for (const sid of except) checkSid(sid, "except");
         const victims = (await this.#userSessions(uid, false)).map((s) => s.id).filter((sid) => !except.has(sid));
-        if (victims.length) await this.#destroy(victims);
+        if (!victims.length) return 0;
+        const index = this.#keys.user(uid);
+        await Promise.all([this.#destroy(victims), this.#redis.command(index, ["ZREM", index, ...victims])]);
         return victims.length;
       }),
       callback,
@@ -542,66 +570,87 @@ export class RedisStore extends Store implements ReadinessTarget {
         if (!decoded) continue;
         session = decoded;
       }
-      live.push({ id, session, expiresAt: state.expiresAt, lastActive: new Date(state.lastActive) });
+      live.push({ id, session, expiresAt: state.expiresAt, lastActive: state.lastActive });
     }
     // Self-healing: entries whose session is gone or now belongs to someone else are dropped.
     if (stale.length) await this.#redis.command(index, ["ZREM", index, ...stale]);
-    live.sort((a, b) => b.lastActive.getTime() - a.lastActive.getTime() || (a.id < b.id ? -1 : 1));
+    live.sort((a, b) => (b.lastActive?.getTime() ?? 0) - (a.lastActive?.getTime() ?? 0) || (a.id < b.id ? -1 : 1));
     return live;
   }
 
-  /** Reads sessions with their meta, one script per session (each on its own slot). */
-  #readMany(
-    ids: readonly string[],
-    withValue: boolean,
-  ): Promise<({ value: string; expiresAt: Date | null; owner: string; lastActive: number } | undefined)[]> {
-    return Promise.all(
-      ids.map(async (id) => {
-        const key = this.#keys.session(id);
-        const reply = await this.#redis.script<[string, string, string] | null>(
-          READ_OWNED,
-          [key, this.#keys.meta(id, key)],
-          [withValue ? "1" : "0"],
-        );
-        if (isNil(reply)) return undefined;
-        const [value, at, meta] = reply;
-        const colon = meta.indexOf(":");
-        const expireAt = Number(at);
-        return {
-          value,
-          expiresAt: expireAt > 0 ? new Date(expireAt) : null,
-          owner: colon === -1 ? "" : meta.slice(colon + 1),
-          lastActive: colon === -1 ? 0 : Number(meta.slice(0, colon)),
-        };
-      }),
-    );
+  /**
+   * Reads sessions with their owners (one script per session, each on its own slot) and their last
+   * activity (one ZMSCORE on the activity set).
+   */
+  async #readMany(ids: readonly string[], withValue: boolean): Promise<(SessionState | undefined)[]> {
+    const activity = this.#keys.activeSessions;
+    const [states, scores] = await Promise.all([
+      Promise.all(
+        ids.map((id) => {
+          const key = this.#keys.session(id);
+          return this.#redis.script<[string, string, string] | null>(READ_OWNED, [key, this.#keys.meta(id, key)], [withValue ? "1" : "0"]);
+        }),
+      ),
+      this.#redis.command<(string | number | null)[]>(activity, ["ZMSCORE", activity, ...ids]),
+    ]);
+    return states.map((reply, i) => {
+      if (isNil(reply)) return undefined;
+      const [value, at, owner] = reply;
+      const expireAt = Number(at);
+      const score = scores[i];
+      return {
+        value,
+        owner,
+        expiresAt: expireAt > 0 ? new Date(expireAt) : null,
+        lastActive: isNil(score) ? null : new Date(Number(score)),
+      };
+    });
   }
 
-  /** Destroys the least recently active sessions of a user beyond maxSessionsPerUser, never `keep`. */
-  async #enforceLimit(userId: string, keep: string): Promise<void> {
+  /**
+   * Destroys the least recently active sessions of a user beyond maxSessionsPerUser. Never `keep`
+   * (the session being saved) and never one active since `now`: two logins racing each other with
+   * a limit of 1 must not destroy each other; the later one evicts the earlier.
+   */
+  async #enforceLimit(userId: string, keep: string, now: number): Promise<void> {
     const sessions = await this.#userSessions(userId, false);
     const excess = sessions.length - this.options.maxSessionsPerUser;
     if (excess <= 0) return;
     const victims = sessions
-      .filter((s) => s.id !== keep)
+      .filter((s) => s.id !== keep && (s.lastActive?.getTime() ?? 0) < now)
       .slice(-excess)
       .map((s) => s.id);
-    if (victims.length) await this.#destroy(victims);
-  }
-
-  #indexAdd(userId: string, sid: string, expireAt: number, now: number): Promise<number> {
+    if (!victims.length) return;
     const index = this.#keys.user(userId);
-    return this.#redis.script<number>(INDEX_ADD, [index], [sid, expireAt === 0 ? "+inf" : expireAt, now]).then(Number);
+    await Promise.all([this.#destroy(victims), this.#redis.command(index, ["ZREM", index, ...victims])]);
   }
 
-  #recordActivity(sid: string, userId: string, now: number, expireAt: number, touchAfter: number): Promise<unknown> {
-    // Activity older than this session's lifetime is forgotten: such a session has expired anyway.
-    const lifetime = expireAt === 0 ? 0 : expireAt - now;
-    const pruneBefore = lifetime > 0 ? now - lifetime : 0;
-    return this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], [now, sid, userId, pruneBefore, touchAfter]);
+  /** The keys after session and meta in SET_ALL/TOUCH_ALL: user index (a placeholder when anonymous), activity sets. */
+  #indexKeys(userId: string): string[] {
+    return [userId ? this.#keys.user(userId) : this.#keys.activeUsers, this.#keys.activeSessions, this.#keys.activeUsers];
+  }
+
+  /** ARGV of every write script (see scripts.ts for the layout). */
+  #writeArgs(value: string, expireAt: number, userId: string, now: number, touchAfter: number, sid: string): string[] {
+    // Activity older than this session's lifetime is forgotten: a session idle that long has expired.
+    // Pruning is O(log n) even when nothing goes, so one write in 16 does it (chosen by `now`, which
+    // keeps the script deterministic).
+    const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
+    const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
+    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid];
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
+
+  /** Is the per-user index (and activity tracking) on? */
+  get #tracking(): boolean {
+    return this.options.userId !== false;
+  }
+
+  /** Are destroyed ids kept by tombstones? */
+  get #tombstones(): boolean {
+    return this.options.tombstoneTtl > 0;
+  }
 
   /** Does a session's Redis expiry follow its cookie (so get() may report the real expiry)? */
   get #expiryFollowsCookie(): boolean {
