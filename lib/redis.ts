@@ -102,7 +102,17 @@ export class RedisGateway {
     } catch (error) {
       return Promise.reject(translate(error));
     }
-    return (this.#deadlines ? this.#deadlines.track(sent) : sent.catch(rethrowTranslated)) as Promise<T>;
+    const answer = (this.#deadlines ? this.#deadlines.track(sent) : sent.catch(rethrowTranslated)) as Promise<T>;
+    if (this.topology !== "cluster") return answer;
+    return answer.catch((error: unknown) => {
+      if (
+        error instanceof RedisUnavailableError ||
+        /CLUSTERDOWN|ECONNREFUSED|Socket closed|closed/i.test(String((error as Error)?.message))
+      ) {
+        void this.#heal();
+      }
+      throw error;
+    });
   }
 
   /** Runs a script by SHA; on NOSCRIPT (a new node, a flushed cache) sends the source once. */
@@ -136,29 +146,74 @@ export class RedisGateway {
    * SCANs every master (all at once on Cluster) for keys matching `pattern`, yielding batches of
    * about `count` keys. The next SCAN of a node is already in flight while its batch is used.
    * A key may be yielded twice if Redis rehashes or a slot moves during the scan (SCAN's guarantee).
+   *
+   * On Cluster a node that fails mid-scan (failover, restart) does not fail the scan: the client's
+   * topology is refreshed and every master not yet fully scanned is scanned again, for up to
+   * `recoveryMs`; only then does the error reach the caller.
    */
   async *scan(pattern: string, count: number): AsyncGenerator<string[]> {
-    const nodes = await this.#scanTargets();
-    const iterators = nodes.map((send) => scanNode(send, pattern, count));
-    if (iterators.length === 1) {
-      yield* iterators[0] as AsyncGenerator<string[]>;
+    if (this.topology !== "cluster") {
+      if (!this.ready) throw unavailable();
+      yield* scanNode((args) => this.command(undefined, args), pattern, count);
       return;
     }
-    yield* merge(iterators);
+    const cluster = this.#client as ClusterClient;
+    const finished = new Set<string>();
+    const giveUpAt = Date.now() + this.recoveryMs;
+    for (;;) {
+      const targets = cluster.masters.filter((master) => !finished.has(addressOf(master)));
+      if (!targets.length) return;
+      try {
+        const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, finished));
+        yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
+      } catch (error) {
+        if (Date.now() > giveUpAt) throw error;
+        await this.#heal(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
-  async #scanTargets(): Promise<Array<(args: Args) => Promise<unknown>>> {
-    if (!this.ready) throw new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
-    if (this.topology === "cluster") {
-      const cluster = this.#client as ClusterClient;
-      const clients = await Promise.all(cluster.masters.map((master) => cluster.nodeClient(master)));
-      const deadlines = this.#deadlines;
-      return clients.map((node) => (args: Args) => {
-        const sent = node.sendCommand(args);
-        return deadlines ? deadlines.track(sent) : sent.catch(rethrowTranslated);
-      });
-    }
-    return [(args: Args) => this.command(undefined, args)];
+  async *#scanMaster(master: unknown, pattern: string, count: number, finished: Set<string>): AsyncGenerator<string[]> {
+    const cluster = this.#client as ClusterClient;
+    const node = await cluster.nodeClient(master);
+    const deadlines = this.#deadlines;
+    const send = (args: Args) => {
+      if (node.isReady === false) return Promise.reject(unavailable());
+      const sent = node.sendCommand(args);
+      return deadlines ? deadlines.track(sent) : sent.catch(rethrowTranslated);
+    };
+    yield* scanNode(send, pattern, count);
+    finished.add(addressOf(master));
+  }
+
+  /** How long a cluster scan keeps retrying through a failover before it gives up. */
+  get recoveryMs(): number {
+    return Math.max(10_000, 5 * (this.#deadlines?.ms ?? 2000));
+  }
+
+  #lastHeal = 0;
+
+  /**
+   * node-redis 5's cluster client refreshes its slot map only on MOVED/ASK, so after a master dies
+   * it keeps sending that master's slots to the dead node. When a call fails for want of a
+   * connection we ask it to rediscover from a live master (at most once a second). node-redis 6
+   * refreshes on its own; the call is harmless there.
+   */
+  async #heal(force = false): Promise<void> {
+    if (this.topology !== "cluster") return;
+    const now = Date.now();
+    if (!force && now - this.#lastHeal < 1000) return;
+    this.#lastHeal = now;
+    const cluster = this.#client as ClusterClient & { _slots?: { rediscover?: (startWith: unknown) => Promise<void> } };
+    const rediscover = cluster._slots?.rediscover;
+    if (typeof rediscover !== "function") return;
+    const live = cluster.masters
+      .map((master) => (master as { client?: StandaloneClient }).client)
+      .find((client) => client?.isReady === true);
+    if (!live) return;
+    // The caller already has the original error; a failed refresh just waits for the next one.
+    await rediscover.call(cluster._slots, live).catch(() => undefined);
   }
 
   /**
@@ -192,6 +247,15 @@ export class RedisGateway {
     }
     watcher.stores.add(new WeakRef(target));
   }
+}
+
+function unavailable(): RedisUnavailableError {
+  return new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
+}
+
+function addressOf(master: unknown): string {
+  const node = master as { address?: string; host?: string; port?: number };
+  return node.address ?? `${node.host}:${node.port}`;
 }
 
 function rethrowTranslated(error: unknown): never {
