@@ -60,9 +60,16 @@ describe("defaults and public fields", () => {
   });
 
   test("indexPrefix defaults never share a start with the prefix", () => {
-    expect(new RedisStore({ client, prefix: "sess" }).options.indexPrefix).toBe("ses~index:");
+    expect(new RedisStore({ client, prefix: "sess" }).options.indexPrefix).toBe("~sess~index:");
     expect(new RedisStore({ client, prefix: "app:sess:" }).options.indexPrefix).toBe("app:sess-index:");
-    expect(new RedisStore({ client, prefix: "~" }).options.indexPrefix).toBe("!index:");
+    expect(new RedisStore({ client, prefix: "~" }).options.indexPrefix).toBe("!~~index:");
+    // Braces would add a second hash tag to meta keys: they are escaped, one-to-one.
+    expect(new RedisStore({ client, prefix: "app{1}:" }).options.indexPrefix).toBe("app%7B1%7D-index:");
+    expect(new RedisStore({ client, prefix: "app%7B1%7D:" }).options.indexPrefix).toBe("app%257B1%257D-index:");
+    // Two prefixes never share an index: the colon form and the other form end differently.
+    expect(new RedisStore({ client, prefix: "~x:" }).options.indexPrefix).not.toBe(
+      new RedisStore({ client, prefix: "x" }).options.indexPrefix,
+    );
   });
 
   test("userId: false turns the index off: only session keys are written", async () => {
@@ -76,7 +83,8 @@ describe("defaults and public fields", () => {
 
 describe("invalid options throw a TypeError naming the option", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["missing client", {}, /option "client" must be a node-redis client/],
+    ["missing client", {}, /option "client" must be a node-redis 5\/6 client/],
+    ["an ioredis-like client", { client: { sendCommand() {}, status: "ready" } }, /ioredis is not supported/],
     ["client without sendCommand", { client: {} }, /option "client"/],
     ["negative ttl", { ttl: -1 }, /option "ttl" must be a non-negative integer .* got -1/],
     ["fractional ttl", { ttl: 1.5 }, /option "ttl" .* got 1\.5/],
@@ -88,6 +96,7 @@ describe("invalid options throw a TypeError naming the option", () => {
     ["userId not a function", { userId: "id" }, /option "userId"/],
     ["indexPrefix under prefix", { indexPrefix: "sess:index:" }, /option "indexPrefix"/],
     ["indexPrefix a start of prefix", { indexPrefix: "se" }, /option "indexPrefix"/],
+    ["indexPrefix with a hash tag", { indexPrefix: "{idx}:" }, /option "indexPrefix" must be a non-empty string without \{ or \}/],
     ["negative maxSessionsPerUser", { maxSessionsPerUser: -2 }, /option "maxSessionsPerUser"/],
     ["maxSessionSize 0", { maxSessionSize: 0 }, /option "maxSessionSize"/],
     ["unknown option", { logErrors: true }, /option "logErrors" must be one of the known options/],

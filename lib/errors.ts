@@ -9,7 +9,12 @@ export class RedisSessionStoreError extends Error {
  */
 export class RedisUnavailableError extends RedisSessionStoreError {
   override name = "RedisUnavailableError";
-  readonly code = "ECONNREFUSED";
+  /** "ETIMEDOUT" when Redis did not answer within commandTimeout, else "ECONNREFUSED". */
+  readonly code: "ECONNREFUSED" | "ETIMEDOUT";
+  constructor(message: string, options?: { cause?: unknown; code?: "ECONNREFUSED" | "ETIMEDOUT" }) {
+    super(message, options);
+    this.code = options?.code ?? "ECONNREFUSED";
+  }
 }
 
 /** A stored value could not be parsed, or parsed to something that is not a session object. */

@@ -45,7 +45,10 @@ export interface RedisStoreOptions {
   /**
    * Root of every key the store keeps besides sessions (per-user index, activity, tombstones). It
    * can never share a start with `prefix`, so `SCAN prefix*` never sees these keys.
-   * @default prefix with a trailing ":" replaced by "-index:" (so "sess:" gives "sess-index:")
+   * No `{` or `}`: every meta key carries a hash tag of its own to share its session's cluster slot.
+   * @default prefix with its trailing ":" replaced by "-index:" ("sess:" gives "sess-index:");
+   * without a trailing colon, "~" + prefix + "~index:" ("app" gives "~app~index:"); braces and "%"
+   * in the prefix are written %7B, %7D and %25
    */
   indexPrefix?: string;
   /**
@@ -150,13 +153,16 @@ function flag(options: RedisStoreOptions, name: keyof RedisStoreOptions): boolea
   return value;
 }
 
+/**
+ * "sess:" gives "sess-index:"; a prefix without a trailing colon, such as "app?", gives
+ * "~app?~index:" ("!" instead of "~" when the prefix itself starts with "~"). Different prefixes
+ * always get different index prefixes (the two forms end differently), so stores never share an index.
+ */
 function defaultIndexPrefix(prefix: string): string {
-  const base = prefix.endsWith(":") ? prefix.slice(0, -1) : prefix;
-  const candidate = `${base}-index:`;
-  if (!indexPrefixConflict(candidate, prefix)) return candidate;
-  // A prefix such as "sess" (no colon) is a start of "sess-index:"; change its last character instead.
-  const last = prefix.slice(-1);
-  return `${prefix.slice(0, -1)}${last === "~" ? "!" : "~"}index:`;
+  // Braces would give meta keys a second hash tag; "%" is escaped too, so the mapping stays one-to-one.
+  const safe = prefix.replace(/[%{}]/g, (c) => (c === "%" ? "%25" : c === "{" ? "%7B" : "%7D"));
+  if (safe.endsWith(":")) return `${safe.slice(0, -1)}-index:`;
+  return `${safe.startsWith("~") ? "!" : "~"}${safe}~index:`;
 }
 
 let warnedTtlZero = false;
@@ -170,8 +176,18 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     if (!KNOWN.has(name)) throw optionError(name, `one of the known options (${[...KNOWN].join(", ")})`, "an unknown option");
   }
   const { client } = options;
-  if (client === null || typeof client !== "object" || typeof (client as { sendCommand?: unknown }).sendCommand !== "function") {
-    throw optionError("client", "a node-redis client from createClient(), createCluster() or createSentinel()", client);
+  const shape = client as { sendCommand?: unknown; isReady?: unknown; masters?: unknown } | null;
+  if (
+    shape === null ||
+    typeof shape !== "object" ||
+    typeof shape.sendCommand !== "function" ||
+    (typeof shape.isReady !== "boolean" && !Array.isArray(shape.masters))
+  ) {
+    throw optionError(
+      "client",
+      "a node-redis 5/6 client from createClient(), createCluster() or createSentinel() (ioredis is not supported)",
+      client,
+    );
   }
 
   const prefix = options.prefix ?? "sess:";
@@ -204,8 +220,8 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
 
   const indexPrefix = options.indexPrefix ?? defaultIndexPrefix(prefix);
-  if (typeof indexPrefix !== "string" || indexPrefix.length === 0) {
-    throw optionError("indexPrefix", "a non-empty string", indexPrefix);
+  if (typeof indexPrefix !== "string" || indexPrefix.length === 0 || /[{}]/.test(indexPrefix)) {
+    throw optionError("indexPrefix", "a non-empty string without { or } (meta keys carry their own cluster hash tag)", indexPrefix);
   }
   if (indexPrefixConflict(indexPrefix, prefix)) {
     throw optionError("indexPrefix", `a string that neither starts with nor is a start of prefix ${JSON.stringify(prefix)}`, indexPrefix);

@@ -323,7 +323,11 @@ class Deadlines {
       if (!deadline.done && deadline.at > now) break;
       if (!deadline.done) {
         deadline.done = true;
-        deadline.reject(new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${this.ms} ms)`));
+        deadline.reject(
+          new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${this.ms} ms)`, {
+            code: "ETIMEDOUT",
+          }),
+        );
       }
       this.#head++;
     }
@@ -335,12 +339,35 @@ class Deadlines {
   }
 }
 
+const CONNECTION_ERRORS = new Set([
+  "TimeoutError",
+  "ClientClosedError",
+  "ClientOfflineError",
+  "SocketClosedUnexpectedlyError",
+  "ConnectionTimeoutError",
+  "SocketTimeoutError",
+  "ReconnectStrategyError",
+]);
+const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTCONN", "ECONNABORTED"]);
+
+/**
+ * Losing Redis mid-call surfaces from node-redis as several error classes (none of which sets
+ * `.name`) or as a raw socket error: all of them become one RedisUnavailableError, with the
+ * original as `cause`. Errors Redis itself replied with pass through unchanged.
+ */
 function translate(error: unknown): unknown {
-  if (error instanceof Error) {
-    const name = error.name || error.constructor?.name;
-    if (name === "TimeoutError" || name === "ClientClosedError" || name === "ClientOfflineError" || /timeout/i.test(name)) {
-      return new RedisUnavailableError(`redis-session-store: Redis did not answer in time (${error.message})`, { cause: error });
-    }
+  // Duck-typed, not `instanceof Error`: socket errors may come from another realm (vm contexts, jest).
+  if (error === null || typeof error !== "object" || error instanceof RedisUnavailableError) return error;
+  const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
+  const kind = (error as object).constructor?.name ?? "";
+  if (
+    CONNECTION_ERRORS.has(kind) ||
+    (typeof name === "string" && CONNECTION_ERRORS.has(name)) ||
+    (typeof code === "string" && CONNECTION_CODES.has(code)) ||
+    (typeof message === "string" &&
+      /^Socket closed unexpectedly|^The client is closed|^Connection timeout|ECONNRESET|ECONNREFUSED|EPIPE/.test(message))
+  ) {
+    return new RedisUnavailableError(`redis-session-store: lost the connection to Redis (${String(message)})`, { cause: error });
   }
   return error;
 }

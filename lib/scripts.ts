@@ -80,7 +80,13 @@ local function touch_session(session, meta_key)
     if current > 0 and tonumber(ARGV[2]) - current < after then return 0 end
   end
   if redis.call('PEXPIREAT', session, ARGV[2]) == 0 then return -2 end
-  redis.call('PEXPIREAT', meta_key, ARGV[2])
+  -- A live session never has a tombstone, so the owner can be (re)written: this also indexes
+  -- sessions that were written by connect-redis and have only been touched since.
+  if ARGV[3] ~= '' then
+    redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', ARGV[2])
+  else
+    redis.call('PEXPIREAT', meta_key, ARGV[2])
+  end
   return 1
 end
 `;
@@ -186,7 +192,7 @@ return 1
  * Destroys sessions and leaves a tombstone in each one's meta key; on a single Redis also drops
  * them from the activity set (on Cluster that set is on another slot and is cleaned separately).
  * KEYS: session1, meta1, session2, meta2, ..., then the active sessions key when ARGV[2] is "1".
- * ARGV: tombstoneMs ("0": none), withActivity ("1"/"0"), then the session ids in order.
+ * ARGV: tombstoneMs ("0": none, but an existing tombstone stays), withActivity ("1"/"0"), then the session ids in order.
  * Reply: the owner of each session, in order ("" for none).
  */
 export const DESTROY_SESSIONS = `${OWNER_OF}
@@ -199,7 +205,7 @@ for i = 1, pairs_count, 2 do
   redis.call('UNLINK', KEYS[i])
   if tombstone > 0 then
     redis.call('SET', KEYS[i + 1], 'D', 'PX', tombstone)
-  elseif meta then
+  elseif meta and meta ~= 'D' then
     redis.call('DEL', KEYS[i + 1])
   end
   owners[#owners + 1] = owner_of(meta)

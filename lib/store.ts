@@ -68,6 +68,43 @@ function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Prom
   );
 }
 
+/**
+ * Keeps up to `limit` calls in flight while a producer (a scan) runs, and fails with the first
+ * error only after every call has settled, so no rejection is ever left unhandled.
+ */
+class Batches {
+  readonly #inflight = new Set<Promise<void>>();
+  #error: { error: unknown } | undefined;
+
+  constructor(readonly limit: number) {}
+
+  /** Adds a call; waits while `limit` are in flight. */
+  async add(call: Promise<unknown>): Promise<void> {
+    const tracked: Promise<void> = call.then(
+      () => {
+        this.#inflight.delete(tracked);
+      },
+      (error: unknown) => {
+        this.#inflight.delete(tracked);
+        this.#error ??= { error };
+      },
+    );
+    this.#inflight.add(tracked);
+    if (this.#inflight.size >= this.limit) await Promise.race(this.#inflight);
+  }
+
+  /** Runs the producer, then waits for every call; rethrows the producer's error, else the first call's. */
+  async run(produce: () => Promise<void>): Promise<void> {
+    let produced: { error: unknown } | undefined;
+    await produce().catch((error: unknown) => {
+      produced = { error };
+    });
+    await Promise.all(this.#inflight);
+    const failure = produced ?? this.#error;
+    if (failure) throw failure.error;
+  }
+}
+
 function argumentError(name: string, expected: string, given: unknown): TypeError {
   const shown = typeof given === "string" ? JSON.stringify(given) : given === null ? "null" : typeof given;
   return new TypeError(`redis-session-store: argument "${name}" must be ${expected}, got ${shown}`);
@@ -192,7 +229,9 @@ export class RedisStore extends Store implements ReadinessTarget {
   async #set(sid: string, session: SessionData): Promise<void> {
     if (session === null || typeof session !== "object") throw argumentError("session", "a session object", session);
     const expireAt = this.#expireAt(session);
-    if (expireAt !== 0 && expireAt <= Date.now()) return this.#destroy([sid]).then(() => undefined);
+    // A save that ends the session (ttl <= 0, a cookie in the past) deletes it without a tombstone:
+    // it was not a logout, and the same id may be saved again (say, at login).
+    if (expireAt !== 0 && expireAt <= Date.now()) return this.#destroy([sid], false);
 
     let value: string;
     try {
@@ -257,7 +296,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     const expireAt = this.#expireAt(session);
     const now = Date.now();
     if (expireAt <= now) {
-      await this.#destroy([sid]);
+      await this.#destroy([sid], false);
       return;
     }
     const key = this.#keys.session(sid);
@@ -296,7 +335,7 @@ export class RedisStore extends Store implements ReadinessTarget {
    * from the activity set. Their owners' index entries are left to the readers, which verify every
    * entry and drop the stale ones (see the README's data layout).
    */
-  async #destroy(sids: readonly string[]): Promise<void> {
+  async #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
     if (!sids.length) return;
     const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
     const groups = this.#redis.groupBySlot(items, (item) => item.key);
@@ -311,7 +350,7 @@ export class RedisStore extends Store implements ReadinessTarget {
         const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
         if (withActivity) keys.push(this.#keys.activeSessions);
         return this.#redis.script(DESTROY, keys, [
-          this.options.tombstoneTtl * 1000,
+          tombstones ? this.options.tombstoneTtl * 1000 : 0,
           withActivity ? "1" : "0",
           ...group.map((item) => item.sid),
         ]);
@@ -370,23 +409,20 @@ export class RedisStore extends Store implements ReadinessTarget {
     return settle(
       attempt(async () => {
         // The index goes first: a session saved while clear() runs keeps its (re-added) entry.
-        if (this.options.userId !== false) {
-          const drops: Promise<unknown>[] = [
-            this.#redis.command(this.#keys.activeSessions, ["UNLINK", this.#keys.activeSessions, this.#keys.activeUsers]),
-          ];
-          for await (const keys of this.#redis.scan(this.#keys.userPattern, this.options.scanCount)) {
-            for (const group of this.#redis.groupBySlot(keys, (key) => key)) {
-              drops.push(this.#redis.command(group[0], ["UNLINK", ...group]));
+        if (this.#tracking) {
+          const drops = new Batches(16);
+          await drops.run(async () => {
+            await drops.add(this.#redis.command(this.#keys.activeSessions, ["UNLINK", this.#keys.activeSessions, this.#keys.activeUsers]));
+            for await (const keys of this.#redis.scan(this.#keys.userPattern, this.options.scanCount)) {
+              for (const group of this.#redis.groupBySlot(keys, (key) => key))
+                await drops.add(this.#redis.command(group[0], ["UNLINK", ...group]));
             }
-          }
-          await Promise.all(drops);
+          });
         }
-        const pending: Promise<unknown>[] = [];
-        for await (const keys of this.#scanKeys()) {
-          pending.push(this.#destroyKeys(keys));
-          if (pending.length >= 16) await Promise.all(pending.splice(0));
-        }
-        await Promise.all(pending);
+        const destroys = new Batches(16);
+        await destroys.run(async () => {
+          for await (const keys of this.#scanKeys()) await destroys.add(this.#destroyKeys(keys));
+        });
       }),
       callback,
     );
