@@ -129,8 +129,11 @@ describe("express-session with RedisStore", () => {
     await waitFor(async () => Date.now() > Date.parse(before) - 60_000 + 50, 1000, "time to pass");
     const value = await client.get(`${prefix}${id}`);
     await request(server).get("/peek").set("Cookie", cookieOf(first)).expect(200);
-    // touch() moved the expiry without rewriting the value...
-    expect(await client.get(`${prefix}${id}`)).toBe(value);
+    // touch() moved the expiry and rewrote only the 24 characters of cookie.expires...
+    const touched = (await client.get(`${prefix}${id}`)) as string;
+    const stored = JSON.parse(touched);
+    expect(touched).toBe((value as string).replace(/"expires":"[^"]+"/, `"expires":"${stored.cookie.expires}"`));
+    expect(await client.pExpireTime(`${prefix}${id}`)).toBe(Date.parse(stored.cookie.expires));
     // ...and get() and all() show it (express-session's ".touch() should reset session expiration").
     const after = (await store.get(id))?.cookie.expires as unknown as string;
     expect(Date.parse(after)).toBeGreaterThan(Date.parse(before));
@@ -169,5 +172,55 @@ describe("express-session with RedisStore", () => {
     );
     const final = await store.get(first.body.id);
     expect((final as Data | null)?.views).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("touch() and a concurrent save", () => {
+  const loaded = (views: number, expires: Date) => ({ cookie: { originalMaxAge: 60_000, expires, httpOnly: true, path: "/" }, views });
+
+  test("a touch from a request that loaded an older copy keeps the newer save (JSON serializer)", async () => {
+    const store = new RedisStore({ client, prefix: `touch-race-${process.pid}:` });
+    const first = new Date(Date.now() + 60_000);
+    await store.set("s", loaded(1, first) as never);
+    const copy = await store.get("s"); // request A loads views: 1
+    await store.set("s", loaded(2, first) as never); // request B saves views: 2
+    const later = new Date(Date.now() + 120_000);
+    await store.touch("s", { ...(copy as object), cookie: { ...(copy as { cookie: object }).cookie, expires: later } } as never); // A touches
+    const after = (await store.get("s")) as unknown as { views: number; cookie: { expires: string } };
+    expect(after.views).toBe(2);
+    expect(after.cookie.expires).toBe(later.toISOString());
+  });
+
+  test("with a custom serializer the touch moves the expiry alone and reads report it", async () => {
+    const serializer = { stringify: (s: unknown) => `v1|${JSON.stringify(s)}`, parse: async (t: string) => JSON.parse(t.slice(3)) };
+    const prefix = `touch-custom-${process.pid}:`;
+    const store = new RedisStore({ client, prefix, serializer });
+    const first = new Date(Date.now() + 60_000);
+    await store.set("s", loaded(1, first) as never);
+    const raw = await client.get(`${prefix}s`);
+    await store.set("s", loaded(2, first) as never);
+    const later = new Date(Date.now() + 120_000);
+    await store.touch("s", loaded(1, later) as never);
+    expect(await client.get(`${prefix}s`)).toBe((raw as string).replace('"views":1', '"views":2'));
+    const read = (await store.get("s")) as unknown as { views: number; cookie: { expires: string } };
+    expect(read).toMatchObject({ views: 2, cookie: { expires: later.toISOString() } });
+    const [listed] = (await store.all()) as unknown as { cookie: { expires: string } }[];
+    expect(listed?.cookie.expires).toBe(later.toISOString());
+  });
+
+  test("a value that is not express-session's JSON shape only gets its expiry moved", async () => {
+    const prefix = `touch-shape-${process.pid}:`;
+    const store = new RedisStore({ client, prefix });
+    const odd = JSON.stringify({ views: 1, cookie: { expires: new Date(Date.now() + 60_000) }, note: '"expires":"x"' });
+    await client.set(`${prefix}s`, odd, { PX: 60_000 });
+    const later = new Date(Date.now() + 120_000);
+    await store.touch("s", { cookie: { originalMaxAge: 120_000, expires: later } } as never);
+    expect(await client.get(`${prefix}s`)).toBe(odd);
+    expect(await client.pExpireTime(`${prefix}s`)).toBe(later.getTime());
+    // A cookie without expires and a user field named "expires" after it: the user field stays.
+    const userField = JSON.stringify({ cookie: { originalMaxAge: null, expires: null }, expires: "2030-01-01T00:00:00.000Z" });
+    await client.set(`${prefix}t`, userField, { PX: 60_000 });
+    await store.touch("t", { cookie: { originalMaxAge: 120_000, expires: later } } as never);
+    expect(await client.get(`${prefix}t`)).toBe(userField);
   });
 });

@@ -22,6 +22,7 @@
  *   6 pruneBeforeMs  activity older than this is forgotten ("0": skip pruning this time)
  *   7 countEntries   "1": reply with the owner's index size (maxSessionsPerUser), "0": don't count
  *   8 sid
+ *   9 expiresIso     touch only: the new cookie.expires as JSON writes it, "" to move the expiry alone
  */
 
 // The absolute expiry of a key in ms: PEXPIRETIME on Redis 7, TIME + PTTL before it.
@@ -68,10 +69,34 @@ end
 `;
 
 /**
- * Moves the expiry of a live session and its meta without touching the value, so a concurrent
- * save is never overwritten. Returns -2 (no session), 0 (skipped: moved less than touchAfter), 1.
+ * Rewrites the cookie's "expires" inside a session stored as express-session's JSON, which always
+ * starts with the cookie: {"cookie":{...,"expires":"2026-01-01T00:00:00.000Z",...},...}. Only the
+ * 24-character date is replaced, and only when the match is provably inside the cookie object (no
+ * brace between its start and the key; JSON escapes quotes inside strings, so '"expires":"' can
+ * only be a key). Anything else returns nil and the caller moves the expiry alone.
  */
-const TOUCH_PART = `${EXPIRE_TIME}
+const PATCH_EXPIRES = `
+local function patch_expires(value, iso)
+  if string.sub(value, 1, 11) ~= '{"cookie":{' then return nil end
+  local at = string.find(value, '"expires":"', 12, true)
+  if not at then return nil end
+  local brace = string.find(value, '[{}]', 12)
+  if brace and brace < at then return nil end
+  local first = at + 11
+  local last = first + 23
+  if string.sub(value, last + 1, last + 1) ~= '"' then return nil end
+  if not string.find(string.sub(value, first, last), '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$') then return nil end
+  return string.sub(value, 1, first - 1) .. iso .. string.sub(value, last + 1)
+end
+`;
+
+/**
+ * Moves the expiry of a live session and its meta. With ARGV[9] it also rewrites the stored
+ * cookie.expires, in place and atomically, so get() and all() show the touch (connect-redis #259)
+ * while a concurrent save is never overwritten: everything but those 24 characters stays as stored.
+ * Returns -2 (no session), 0 (skipped: moved less than touchAfter), 1.
+ */
+const TOUCH_PART = `${EXPIRE_TIME}${PATCH_EXPIRES}
 local function touch_session(session, meta_key)
   local after = tonumber(ARGV[5])
   if after > 0 then
@@ -79,7 +104,17 @@ local function touch_session(session, meta_key)
     if current == -2 then return -2 end
     if current > 0 and tonumber(ARGV[2]) - current < after then return 0 end
   end
-  if redis.call('PEXPIREAT', session, ARGV[2]) == 0 then return -2 end
+  local patched = nil
+  if ARGV[9] ~= '' then
+    local value = redis.call('GET', session)
+    if not value then return -2 end
+    patched = patch_expires(value, ARGV[9])
+  end
+  if patched then
+    redis.call('SET', session, patched, 'PXAT', ARGV[2])
+  elseif redis.call('PEXPIREAT', session, ARGV[2]) == 0 then
+    return -2
+  end
   -- A live session never has a tombstone, so the owner can be (re)written: this also indexes
   -- sessions that were written by connect-redis and have only been touched since.
   if ARGV[3] ~= '' then
@@ -93,12 +128,11 @@ end
 
 /**
  * Adds the session to its owner's index (score: expiry, "+inf" for none) and keeps the index key
- * alive as long as its longest-lived session. Prunes expired entries on set (not on every touch).
- * Returns the entry count when asked (ARGV[7]), else 0.
+ * alive as long as its longest-lived session. Expired entries are pruned by the readers, and go with
+ * the key when the user's last session expires. Returns the entry count when asked (ARGV[7]), else 0.
  */
 const INDEX_PART = `
-local function index_add(index, sid, prune)
-  if prune then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ARGV[4]) end
+local function index_add(index, sid)
   if ARGV[2] == '0' then
     redis.call('ZADD', index, '+inf', sid)
     redis.call('PERSIST', index)
@@ -132,7 +166,7 @@ end
 export const SET_ALL = `${SET_PART}${INDEX_PART}${ACTIVITY_PART}
 if not set_session(KEYS[1], KEYS[2]) then return false end
 local entries = 0
-if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8], true) end
+if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8]) end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
 return entries
 `;
@@ -144,7 +178,7 @@ return entries
 export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
 local touched = touch_session(KEYS[1], KEYS[2])
 if touched ~= 1 then return touched end
-if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8], false) end
+if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8]) end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
 return 1
 `;
@@ -171,7 +205,7 @@ if after > 0 and ARGV[2] ~= '0' then
   local current = redis.call('ZSCORE', KEYS[1], ARGV[8])
   if current and tonumber(ARGV[2]) - tonumber(current) < after then return 0 end
 end
-return index_add(KEYS[1], ARGV[8], after == 0)
+return index_add(KEYS[1], ARGV[8])
 `;
 
 /**

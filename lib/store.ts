@@ -4,7 +4,7 @@ import { Keys } from "./keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
 import { isNil, type ReadinessTarget, RedisGateway, Script, type Topology } from "./redis.js";
 import * as lua from "./scripts.js";
-import type { Serializer } from "./serializer.js";
+import { JSON_SERIALIZER, type Serializer } from "./serializer.js";
 
 /** Node-style callback: called exactly once, outside any try and outside the promise chain. */
 export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
@@ -207,7 +207,7 @@ export class RedisStore extends Store implements ReadinessTarget {
 
   async #get(sid: string): Promise<SessionData | null> {
     const key = this.#keys.session(sid);
-    if (!this.#expiryFollowsCookie) {
+    if (!this.#readsExpiry) {
       const value = await this.#redis.command<string | null>(key, ["GET", key]);
       return isNil(value) ? null : this.#decode(sid, value);
     }
@@ -301,13 +301,16 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
     const key = this.#keys.session(sid);
     const touchAfter = this.options.touchAfter * 1000;
-    if (!this.#tracking && touchAfter === 0) {
-      // A touch never creates a key, so without an index or touchAfter a plain PEXPIREAT is enough.
+    // With the JSON serializer the touch rewrites the stored cookie.expires in place (see scripts.ts).
+    const iso =
+      this.#patchesExpiry && (session as { cookie?: { expires?: unknown } }).cookie?.expires ? new Date(expireAt).toISOString() : "";
+    if (!this.#tracking && touchAfter === 0 && !iso) {
+      // A touch never creates a key, so without an index, touchAfter or a cookie to patch a plain PEXPIREAT is enough.
       await this.#redis.command(key, ["PEXPIREAT", key, String(expireAt)]);
       return;
     }
     const userId = this.#ownerOf(session);
-    const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid);
+    const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
     const meta = this.#keys.meta(sid, key);
     if (!this.#tracking) {
       await this.#redis.script(TOUCH, [key, meta], argv);
@@ -462,7 +465,7 @@ export class RedisStore extends Store implements ReadinessTarget {
 
   /** Values of keys on one slot, with their real expiries when sessions' expiry follows the cookie. */
   async #readBatch(keys: readonly string[]): Promise<[string | null, number][]> {
-    if (!this.#expiryFollowsCookie) {
+    if (!this.#readsExpiry) {
       const values = await this.#redis.command<(string | null)[]>(keys[0], ["MGET", ...keys]);
       return values.map((value) => [value, -1]);
     }
@@ -667,13 +670,13 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /** ARGV of every write script (see scripts.ts for the layout). */
-  #writeArgs(value: string, expireAt: number, userId: string, now: number, touchAfter: number, sid: string): string[] {
+  #writeArgs(value: string, expireAt: number, userId: string, now: number, touchAfter: number, sid: string, iso = ""): string[] {
     // Activity older than this session's lifetime is forgotten: a session idle that long has expired.
     // Pruning is O(log n) even when nothing goes, so one write in 16 does it (chosen by `now`, which
     // keeps the script deterministic).
     const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
     const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
-    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid];
+    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid, iso];
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
@@ -688,9 +691,22 @@ export class RedisStore extends Store implements ReadinessTarget {
     return this.options.tombstoneTtl > 0;
   }
 
-  /** Does a session's Redis expiry follow its cookie (so get() may report the real expiry)? */
+  /** Does a session's Redis expiry follow its cookie (so a touch moves what cookie.expires should say)? */
   get #expiryFollowsCookie(): boolean {
     return !this.options.disableTTL && typeof this.options.ttl !== "function";
+  }
+
+  /**
+   * With the default JSON serializer, touch() rewrites cookie.expires inside the stored value, so
+   * reads are plain GET/MGET and show the touch. A custom serializer's format is opaque to a Lua
+   * script: then touch() moves the expiry alone and reads ask Redis for it (a script per read).
+   */
+  get #patchesExpiry(): boolean {
+    return this.#expiryFollowsCookie && this.options.serializer === JSON_SERIALIZER;
+  }
+
+  get #readsExpiry(): boolean {
+    return this.#expiryFollowsCookie && this.options.serializer !== JSON_SERIALIZER;
   }
 
   /** Absolute expiry in ms for a session, 0 for none (disableTTL). */
