@@ -117,6 +117,7 @@ local function touch_session(session, meta_key)
   end
   -- A live session never has a tombstone, so the owner can be (re)written: this also indexes
   -- sessions that were written by connect-redis and have only been touched since.
+  if not meta_key then return 1 end
   if ARGV[3] ~= '' then
     redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', ARGV[2])
   else
@@ -189,6 +190,14 @@ if not set_session(KEYS[1], KEYS[2]) then return false end
 return 1
 `;
 
+/**
+ * touch() with the index off: the session alone (no meta key). KEYS: session.
+ * ARGV: the write layout (only 2, 5 and 9 are read). Reply as TOUCH_ALL.
+ */
+export const TOUCH_VALUE = `${TOUCH_PART}
+return touch_session(KEYS[1], nil)
+`;
+
 /** Cluster part: touch() of the session alone. KEYS: session, meta. Reply as TOUCH_ALL. */
 export const TOUCH_SESSION = `${TOUCH_PART}
 return touch_session(KEYS[1], KEYS[2])
@@ -223,29 +232,28 @@ return 1
 `;
 
 /**
- * Destroys sessions and leaves a tombstone in each one's meta key; on a single Redis also drops
+ * Destroys sessions and leaves a tombstone in each one's meta key (replacing its owner record; the
+ * owners' index entries are left to the readers, which verify them); on a single Redis also drops
  * them from the activity set (on Cluster that set is on another slot and is cleaned separately).
  * KEYS: session1, meta1, session2, meta2, ..., then the active sessions key when ARGV[2] is "1".
  * ARGV: tombstoneMs ("0": none, but an existing tombstone stays), withActivity ("1"/"0"), then the session ids in order.
- * Reply: the owner of each session, in order ("" for none).
+ * Reply: the number of sessions that existed.
  */
-export const DESTROY_SESSIONS = `${OWNER_OF}
-local owners = {}
+export const DESTROY_SESSIONS = `
 local tombstone = tonumber(ARGV[1])
 local pairs_count = #KEYS
 if ARGV[2] == '1' then pairs_count = #KEYS - 1 end
+local existed = 0
 for i = 1, pairs_count, 2 do
-  local meta = redis.call('GET', KEYS[i + 1])
-  redis.call('UNLINK', KEYS[i])
+  existed = existed + redis.call('UNLINK', KEYS[i])
   if tombstone > 0 then
     redis.call('SET', KEYS[i + 1], 'D', 'PX', tombstone)
-  elseif meta and meta ~= 'D' then
+  elseif redis.call('GET', KEYS[i + 1]) ~= 'D' then
     redis.call('DEL', KEYS[i + 1])
   end
-  owners[#owners + 1] = owner_of(meta)
   if ARGV[2] == '1' then redis.call('ZREM', KEYS[#KEYS], ARGV[2 + (i + 1) / 2]) end
 end
-return owners
+return existed
 `;
 
 /**

@@ -44,6 +44,7 @@ const SET_ALL = new Script(lua.SET_ALL);
 const TOUCH_ALL = new Script(lua.TOUCH_ALL);
 const SET = new Script(lua.SET_SESSION);
 const TOUCH = new Script(lua.TOUCH_SESSION);
+const TOUCH_VALUE = new Script(lua.TOUCH_VALUE);
 const DESTROY = new Script(lua.DESTROY_SESSIONS);
 const READ = new Script(lua.READ_SESSION);
 const READ_BATCH = new Script(lua.READ_SESSIONS);
@@ -311,14 +312,14 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
     const userId = this.#ownerOf(session);
     const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
-    const meta = this.#keys.meta(sid, key);
     if (!this.#tracking) {
-      await this.#redis.script(TOUCH, [key, meta], argv);
+      // No owner to record: the meta key (tombstones only, if any) is left alone.
+      await this.#redis.script(TOUCH_VALUE, [key], argv);
     } else if (this.#redis.topology !== "cluster") {
-      await this.#redis.script(TOUCH_ALL, [key, meta, ...this.#indexKeys(userId)], argv);
+      await this.#redis.script(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv);
     } else {
       await Promise.all([
-        this.#redis.script(TOUCH, [key, meta], argv),
+        this.#redis.script(TOUCH, [key, this.#keys.meta(sid, key)], argv),
         userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
         this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
       ]);
