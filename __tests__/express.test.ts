@@ -191,6 +191,29 @@ describe("touch() and a concurrent save", () => {
     expect(after.cookie.expires).toBe(later.toISOString());
   });
 
+  test("a large session with every cookie field: only the date changes", async () => {
+    const store = new RedisStore({ client, prefix: `touch-large-${process.pid}:` });
+    const cookie = {
+      originalMaxAge: 60_000,
+      partitioned: true,
+      priority: "high",
+      expires: new Date(Date.now() + 60_000),
+      secure: true,
+      httpOnly: true,
+      domain: "example.com",
+      path: "/",
+      sameSite: "lax",
+    };
+    const session = { cookie, blob: "x".repeat(200_000), expires: "2030-01-01T00:00:00.000Z" };
+    await store.set("big", session as never);
+    const before = (await client.get(`touch-large-${process.pid}:big`)) as string;
+    const later = new Date(Date.now() + 120_000);
+    await store.touch("big", { ...session, cookie: { ...cookie, expires: later } } as never);
+    const after = (await client.get(`touch-large-${process.pid}:big`)) as string;
+    expect(after).toBe(before.replace(cookie.expires.toISOString(), later.toISOString()));
+    expect(JSON.parse(after).expires).toBe("2030-01-01T00:00:00.000Z");
+  });
+
   test("with a custom serializer the touch moves the expiry alone and reads report it", async () => {
     const serializer = { stringify: (s: unknown) => `v1|${JSON.stringify(s)}`, parse: async (t: string) => JSON.parse(t.slice(3)) };
     const prefix = `touch-custom-${process.pid}:`;

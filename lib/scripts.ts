@@ -69,34 +69,33 @@ end
 `;
 
 /**
- * Rewrites the cookie's "expires" inside a session stored as express-session's JSON, which always
- * starts with the cookie: {"cookie":{...,"expires":"2026-01-01T00:00:00.000Z",...},...}. Only the
- * 24-character date is replaced, and only when the match is provably inside the cookie object (no
- * brace between its start and the key; JSON escapes quotes inside strings, so '"expires":"' can
- * only be a key). Anything else returns nil and the caller moves the expiry alone.
+ * Finds the cookie's "expires" date in the head of a session stored as express-session's JSON,
+ * which always starts with the cookie: {"cookie":{...,"expires":"2026-01-01T00:00:00.000Z",...},...}.
+ * Returns the 0-based byte offset of its 24 characters, or nil unless the match is provably inside
+ * the cookie object: no brace between the cookie's start and the key (the cookie holds no nested
+ * objects, and JSON escapes quotes inside strings, so '"expires":"' can only be a key).
  */
-const PATCH_EXPIRES = `
-local function patch_expires(value, iso)
-  if string.sub(value, 1, 11) ~= '{"cookie":{' then return nil end
-  local at = string.find(value, '"expires":"', 12, true)
+const FIND_EXPIRES = `
+local function find_expires(head)
+  if string.sub(head, 1, 11) ~= '{"cookie":{' then return nil end
+  local at = string.find(head, '"expires":"', 12, true)
   if not at then return nil end
-  local brace = string.find(value, '[{}]', 12)
+  local brace = string.find(head, '[{}]', 12)
   if brace and brace < at then return nil end
   local first = at + 11
-  local last = first + 23
-  if string.sub(value, last + 1, last + 1) ~= '"' then return nil end
-  if not string.find(string.sub(value, first, last), '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$') then return nil end
-  return string.sub(value, 1, first - 1) .. iso .. string.sub(value, last + 1)
+  if not string.find(string.sub(head, first, first + 24), '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ"$') then return nil end
+  return first - 1
 end
 `;
 
 /**
  * Moves the expiry of a live session and its meta. With ARGV[9] it also rewrites the stored
- * cookie.expires, in place and atomically, so get() and all() show the touch (connect-redis #259)
- * while a concurrent save is never overwritten: everything but those 24 characters stays as stored.
+ * cookie.expires in place (GETRANGE of the head, SETRANGE of the 24-character date: the value is
+ * never copied whole), atomically, so get() and all() show the touch (connect-redis #259) while a
+ * save made by another request in between is kept: only those 24 characters change.
  * Returns -2 (no session), 0 (skipped: moved less than touchAfter), 1.
  */
-const TOUCH_PART = `${EXPIRE_TIME}${PATCH_EXPIRES}
+const TOUCH_PART = `${EXPIRE_TIME}${FIND_EXPIRES}
 local function touch_session(session, meta_key)
   local after = tonumber(ARGV[5])
   if after > 0 then
@@ -104,17 +103,11 @@ local function touch_session(session, meta_key)
     if current == -2 then return -2 end
     if current > 0 and tonumber(ARGV[2]) - current < after then return 0 end
   end
-  local patched = nil
   if ARGV[9] ~= '' then
-    local value = redis.call('GET', session)
-    if not value then return -2 end
-    patched = patch_expires(value, ARGV[9])
+    local offset = find_expires(redis.call('GETRANGE', session, 0, 255))
+    if offset then redis.call('SETRANGE', session, offset, ARGV[9]) end
   end
-  if patched then
-    redis.call('SET', session, patched, 'PXAT', ARGV[2])
-  elseif redis.call('PEXPIREAT', session, ARGV[2]) == 0 then
-    return -2
-  end
+  if redis.call('PEXPIREAT', session, ARGV[2]) == 0 then return -2 end
   -- A live session never has a tombstone, so the owner can be (re)written: this also indexes
   -- sessions that were written by connect-redis and have only been touched since.
   if not meta_key then return 1 end
