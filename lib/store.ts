@@ -341,6 +341,11 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   async #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
     if (!sids.length) return;
+    if (sids.length === 1 && !this.#tracking && !this.#tombstones) {
+      const key = this.#keys.session(sids[0] as string);
+      await this.#redis.command(key, ["UNLINK", key]);
+      return;
+    }
     const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
     const groups = this.#redis.groupBySlot(items, (item) => item.key);
     if (!this.#tracking && !this.#tombstones) {
@@ -698,16 +703,18 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /**
-   * With the default JSON serializer, touch() rewrites cookie.expires inside the stored value, so
-   * reads are plain GET/MGET and show the touch. A custom serializer's format is opaque to a Lua
-   * script: then touch() moves the expiry alone and reads ask Redis for it (a script per read).
+   * How a touch() becomes visible in get() and all() (connect-redis #259). With the default JSON
+   * serializer, touch() rewrites cookie.expires inside the stored value, so reads stay plain
+   * GET/MGET. A custom serializer's format is opaque to a Lua script: touch() moves the expiry alone
+   * and reads ask Redis for it (a script per read). With `userId: false` the store is connect-redis
+   * to the command: plain PEXPIREAT and GET, and, like connect-redis, reads show the saved expiry.
    */
   get #patchesExpiry(): boolean {
-    return this.#expiryFollowsCookie && this.options.serializer === JSON_SERIALIZER;
+    return this.#tracking && this.#expiryFollowsCookie && this.options.serializer === JSON_SERIALIZER;
   }
 
   get #readsExpiry(): boolean {
-    return this.#expiryFollowsCookie && this.options.serializer !== JSON_SERIALIZER;
+    return this.#tracking && this.#expiryFollowsCookie && this.options.serializer !== JSON_SERIALIZER;
   }
 
   /** Absolute expiry in ms for a session, 0 for none (disableTTL). */
