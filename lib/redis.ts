@@ -347,13 +347,17 @@ const CONNECTION_ERRORS = new Set([
   "ConnectionTimeoutError",
   "SocketTimeoutError",
   "ReconnectStrategyError",
+  "DisconnectsClientError",
 ]);
+// Replies by which Redis says "not now" during a failover or a restart: the data is not there to serve.
+const UNAVAILABLE_REPLIES = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|Disconnects client)/;
 const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTCONN", "ECONNABORTED"]);
 
 /**
  * Losing Redis mid-call surfaces from node-redis as several error classes (none of which sets
- * `.name`) or as a raw socket error: all of them become one RedisUnavailableError, with the
- * original as `cause`. Errors Redis itself replied with pass through unchanged.
+ * `.name`) or as a raw socket error, and a failover as replies such as CLUSTERDOWN or READONLY:
+ * all of them become one RedisUnavailableError, with the original as `cause`. Other errors Redis
+ * replies with (OOM, NOPERM, WRONGTYPE...) pass through unchanged.
  */
 function translate(error: unknown): unknown {
   // Duck-typed, not `instanceof Error`: socket errors may come from another realm (vm contexts, jest).
@@ -365,7 +369,8 @@ function translate(error: unknown): unknown {
     (typeof name === "string" && CONNECTION_ERRORS.has(name)) ||
     (typeof code === "string" && CONNECTION_CODES.has(code)) ||
     (typeof message === "string" &&
-      /^Socket closed unexpectedly|^The client is closed|^Connection timeout|ECONNRESET|ECONNREFUSED|EPIPE/.test(message))
+      (UNAVAILABLE_REPLIES.test(message) ||
+        /^Socket closed unexpectedly|^The client is closed|^Connection timeout|ECONNRESET|ECONNREFUSED|EPIPE/.test(message)))
   ) {
     return new RedisUnavailableError(`redis-session-store: lost the connection to Redis (${String(message)})`, { cause: error });
   }
