@@ -279,16 +279,49 @@ return out
 `;
 
 /**
- * Reads what a per-user listing needs to verify one index entry.
- * KEYS: session, meta. ARGV: withValue ("1"/"0").
- * Reply: nil when the session is gone, else { value or "", expireAtMs, owner or "" }.
+ * Reads what a per-user listing needs to verify index entries (all keys on one slot).
+ * KEYS: session1, meta1, session2, meta2, ... ARGV: withValue ("1"/"0").
+ * Reply: flat { value1, expireAtMs1, owner1, value2, ... }: value "" when not asked for, expireAtMs
+ * "-2" when the session is gone, owner "" when none.
  */
 export const READ_OWNED = `${EXPIRE_TIME}${OWNER_OF}
-local at = expire_time(KEYS[1])
-if at == -2 then return false end
-local value = ''
-if ARGV[1] == '1' then value = redis.call('GET', KEYS[1]) or '' end
-return { value, tostring(at), owner_of(redis.call('GET', KEYS[2])) }
+local out = {}
+for i = 1, #KEYS, 2 do
+  local at = expire_time(KEYS[i])
+  local value = ''
+  if at ~= -2 and ARGV[1] == '1' then value = redis.call('GET', KEYS[i]) or '' end
+  out[#out + 1] = value
+  out[#out + 1] = tostring(at)
+  out[#out + 1] = owner_of(redis.call('GET', KEYS[i + 1]))
+end
+return out
+`;
+
+/**
+ * Destroys, with tombstones, only the sessions that still belong to one user (all keys on one
+ * slot): an index entry whose session changed owner must not log the new owner out.
+ * KEYS: session1, meta1, session2, meta2, ..., then the active sessions key when ARGV[2] is "1".
+ * ARGV: tombstoneMs ("0": none), withActivity ("1"/"0"), userId, then the session ids in order.
+ * Reply: the ids destroyed.
+ */
+export const DESTROY_OWNED = `
+local tombstone = tonumber(ARGV[1])
+local owner = 'u' .. ARGV[3]
+local pairs_count = #KEYS
+if ARGV[2] == '1' then pairs_count = #KEYS - 1 end
+local destroyed = {}
+for i = 1, pairs_count, 2 do
+  if redis.call('GET', KEYS[i + 1]) == owner and redis.call('UNLINK', KEYS[i]) == 1 then
+    destroyed[#destroyed + 1] = ARGV[3 + (i + 1) / 2]
+    if tombstone > 0 then
+      redis.call('SET', KEYS[i + 1], 'D', 'PX', tombstone)
+    else
+      redis.call('DEL', KEYS[i + 1])
+    end
+    if ARGV[2] == '1' then redis.call('ZREM', KEYS[#KEYS], ARGV[3 + (i + 1) / 2]) end
+  end
+end
+return destroyed
 `;
 
 /**

@@ -49,6 +49,7 @@ const DESTROY = new Script(lua.DESTROY_SESSIONS);
 const READ = new Script(lua.READ_SESSION);
 const READ_BATCH = new Script(lua.READ_SESSIONS);
 const READ_OWNED = new Script(lua.READ_OWNED);
+const DESTROY_OWNED = new Script(lua.DESTROY_OWNED);
 const INDEX_ADD = new Script(lua.INDEX_ADD);
 const INDEX_READ = new Script(lua.INDEX_READ);
 const ACTIVITY = new Script(lua.RECORD_ACTIVITY);
@@ -105,6 +106,8 @@ class Batches {
     if (failure) throw failure.error;
   }
 }
+
+function ignore(): void {}
 
 function argumentError(name: string, expected: string, given: unknown): TypeError {
   const shown = typeof given === "string" ? JSON.stringify(given) : given === null ? "null" : typeof given;
@@ -201,22 +204,23 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> {
     return settle(
-      attempt(() => this.#get(checkSid(sid))),
+      attempt(() => this.#get(checkSid(sid)) as Promise<SessionData | null>),
       callback,
     );
   }
 
-  async #get(sid: string): Promise<SessionData | null> {
+  // Not async: on the hot path one .then on the command is all the promise work there is.
+  #get(sid: string): Promise<SessionData | null> {
     const key = this.#keys.session(sid);
     if (!this.#readsExpiry) {
-      const value = await this.#redis.command<string | null>(key, ["GET", key]);
-      return isNil(value) ? null : this.#decode(sid, value);
+      return this.#redis.command<string | null>(key, ["GET", key]).then((value) => (isNil(value) ? null : this.#decode(sid, value)));
     }
-    const reply = await this.#redis.script<[string, string] | null>(READ, [key], []);
-    if (isNil(reply)) return null;
-    const session = await this.#decode(sid, reply[0]);
-    if (session) reportExpiry(session, Number(reply[1]));
-    return session;
+    return this.#redis.script<[string, string] | null>(READ, [key], []).then(async (reply) => {
+      if (isNil(reply)) return null;
+      const session = await this.#decode(sid, reply[0]);
+      if (session) reportExpiry(session, Number(reply[1]));
+      return session;
+    });
   }
 
   /** Saves a session. A destroyed id (tombstone) is not written: logout stays final. */
@@ -227,7 +231,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     );
   }
 
-  async #set(sid: string, session: SessionData): Promise<void> {
+  #set(sid: string, session: SessionData): Promise<void> {
     if (session === null || typeof session !== "object") throw argumentError("session", "a session object", session);
     const expireAt = this.#expireAt(session);
     // A save that ends the session (ttl <= 0, a cookie in the past) deletes it without a tombstone:
@@ -249,14 +253,18 @@ export class RedisStore extends Store implements ReadinessTarget {
       );
     }
 
-    const now = Date.now();
     const key = this.#keys.session(sid);
     if (!this.#tracking && !this.#tombstones) {
       // connect-redis's cost: one plain SET.
-      await this.#redis.command(key, expireAt === 0 ? ["SET", key, value] : ["SET", key, value, "PXAT", String(expireAt)]);
-      return;
+      return this.#redis
+        .command<unknown>(key, expireAt === 0 ? ["SET", key, value] : ["SET", key, value, "PXAT", String(expireAt)])
+        .then(ignore);
     }
-    const userId = this.#ownerOf(session);
+    return this.#write(sid, key, value, expireAt, this.#ownerOf(session));
+  }
+
+  async #write(sid: string, key: string, value: string, expireAt: number, userId: string): Promise<void> {
+    const now = Date.now();
     const argv = this.#writeArgs(value, expireAt, userId, now, 0, sid);
     const meta = this.#keys.meta(sid, key);
     let entries: number;
@@ -291,15 +299,12 @@ export class RedisStore extends Store implements ReadinessTarget {
     );
   }
 
-  async #touch(sid: string, session: SessionData): Promise<void> {
-    if (this.options.disableTouch || this.options.disableTTL) return;
+  #touch(sid: string, session: SessionData): Promise<void> {
+    if (this.options.disableTouch || this.options.disableTTL) return Promise.resolve();
     if (session === null || typeof session !== "object") throw argumentError("session", "a session object", session);
     const expireAt = this.#expireAt(session);
     const now = Date.now();
-    if (expireAt <= now) {
-      await this.#destroy([sid], false);
-      return;
-    }
+    if (expireAt <= now) return this.#destroy([sid], false);
     const key = this.#keys.session(sid);
     const touchAfter = this.options.touchAfter * 1000;
     // With the JSON serializer the touch rewrites the stored cookie.expires in place (see scripts.ts).
@@ -307,23 +312,22 @@ export class RedisStore extends Store implements ReadinessTarget {
       this.#patchesExpiry && (session as { cookie?: { expires?: unknown } }).cookie?.expires ? new Date(expireAt).toISOString() : "";
     if (!this.#tracking && touchAfter === 0 && !iso) {
       // A touch never creates a key, so without an index, touchAfter or a cookie to patch a plain PEXPIREAT is enough.
-      await this.#redis.command(key, ["PEXPIREAT", key, String(expireAt)]);
-      return;
+      return this.#redis.command<unknown>(key, ["PEXPIREAT", key, String(expireAt)]).then(ignore);
     }
     const userId = this.#ownerOf(session);
     const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
     if (!this.#tracking) {
       // No owner to record: the meta key (tombstones only, if any) is left alone.
-      await this.#redis.script(TOUCH_VALUE, [key], argv);
-    } else if (this.#redis.topology !== "cluster") {
-      await this.#redis.script(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv);
-    } else {
-      await Promise.all([
-        this.#redis.script(TOUCH, [key, this.#keys.meta(sid, key)], argv),
-        userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
-        this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
-      ]);
+      return this.#redis.script(TOUCH_VALUE, [key], argv).then(ignore);
     }
+    if (this.#redis.topology !== "cluster") {
+      return this.#redis.script(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv).then(ignore);
+    }
+    return Promise.all([
+      this.#redis.script(TOUCH, [key, this.#keys.meta(sid, key)], argv),
+      userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
+      this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
+    ]).then(ignore);
   }
 
   /** Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. */
@@ -339,13 +343,16 @@ export class RedisStore extends Store implements ReadinessTarget {
    * from the activity set. Their owners' index entries are left to the readers, which verify every
    * entry and drop the stale ones (see the README's data layout).
    */
-  async #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
-    if (!sids.length) return;
+  #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
     if (sids.length === 1 && !this.#tracking && !this.#tombstones) {
       const key = this.#keys.session(sids[0] as string);
-      await this.#redis.command(key, ["UNLINK", key]);
-      return;
+      return this.#redis.command<unknown>(key, ["UNLINK", key]).then(ignore);
     }
+    return this.#destroyMany(sids, tombstones);
+  }
+
+  async #destroyMany(sids: readonly string[], tombstones: boolean, activity = true): Promise<void> {
+    if (!sids.length) return;
     const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
     const groups = this.#redis.groupBySlot(items, (item) => item.key);
     if (!this.#tracking && !this.#tombstones) {
@@ -353,7 +360,7 @@ export class RedisStore extends Store implements ReadinessTarget {
       return;
     }
     const single = this.#redis.topology !== "cluster";
-    const withActivity = this.#tracking && single;
+    const withActivity = activity && this.#tracking && single;
     await Promise.all([
       ...groups.map((group) => {
         const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
@@ -364,7 +371,9 @@ export class RedisStore extends Store implements ReadinessTarget {
           ...group.map((item) => item.sid),
         ]);
       }),
-      this.#tracking && !single ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined,
+      activity && this.#tracking && !single
+        ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids])
+        : undefined,
     ]);
   }
 
@@ -399,12 +408,17 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /** How many sessions there are. */
+  /**
+   * How many sessions there are, counted batch by batch: memory stays O(scanCount) however many
+   * sessions there are. SCAN may return a key twice while Redis resizes its hash table, so during a
+   * resize the count can be a little high; ids() removes such duplicates.
+   */
   override length(callback?: Callback<number>): Promise<number> {
     return settle(
       attempt(async () => {
-        const keys = new Set<string>();
-        for await (const batch of this.#scanKeys()) for (const key of batch) keys.add(key);
-        return keys.size;
+        let count = 0;
+        for await (const batch of this.#scanKeys()) count += batch.length;
+        return count;
       }),
       callback,
     );
@@ -418,15 +432,28 @@ export class RedisStore extends Store implements ReadinessTarget {
     return settle(
       attempt(async () => {
         // The index goes first: a session saved while clear() runs keeps its (re-added) entry.
+        // Users' index keys are found through the active-users set (no second SCAN of the whole
+        // keyspace); one missed there only holds stale entries, which readers drop, until it expires.
         if (this.#tracking) {
           const drops = new Batches(16);
+          const users = this.#keys.activeUsers;
           await drops.run(async () => {
-            await drops.add(this.#redis.command(this.#keys.activeSessions, ["UNLINK", this.#keys.activeSessions, this.#keys.activeUsers]));
-            for await (const keys of this.#redis.scan(this.#keys.userPattern, this.options.scanCount)) {
+            let cursor = "0";
+            do {
+              const [next, flat] = await this.#redis.command<[string, string[]]>(users, [
+                "ZSCAN",
+                users,
+                cursor,
+                "COUNT",
+                String(this.options.scanCount),
+              ]);
+              cursor = String(next);
+              const keys = flat.filter((_, i) => i % 2 === 0).map((userId) => this.#keys.user(userId));
               for (const group of this.#redis.groupBySlot(keys, (key) => key))
                 await drops.add(this.#redis.command(group[0], ["UNLINK", ...group]));
-            }
+            } while (cursor !== "0");
           });
+          await this.#redis.command(users, ["UNLINK", this.#keys.activeSessions, users]);
         }
         const destroys = new Batches(16);
         await destroys.run(async () => {
@@ -439,7 +466,12 @@ export class RedisStore extends Store implements ReadinessTarget {
 
   /** Destroys found session keys without owner bookkeeping beyond what #destroy does. */
   #destroyKeys(keys: readonly string[]): Promise<void> {
-    return this.#destroy(keys.map((key) => this.#keys.sid(key)));
+    // clear() has dropped the activity sets already: no per-session ZREM.
+    return this.#destroyMany(
+      keys.map((key) => this.#keys.sid(key)),
+      this.#tombstones,
+      false,
+    );
   }
 
   /**
@@ -452,20 +484,27 @@ export class RedisStore extends Store implements ReadinessTarget {
     for await (const keys of this.#scanKeys(count)) {
       const groups = this.#redis.groupBySlot(keys, (key) => key);
       const batches = await Promise.all(groups.map((group) => this.#readBatch(group)));
-      const decoded = await Promise.all(
-        groups.flatMap((group, g) =>
-          group.map(async (key, i) => {
-            const [value, expireAt] = (batches[g] as [string | null, number][])[i] as [string | null, number];
-            if (isNil(value)) return undefined; // expired or deleted since the SCAN
-            const id = this.#keys.sid(key);
-            const session = await this.#decode(id, value);
-            if (!session) return undefined;
-            reportExpiry(session, expireAt);
-            return { id, session };
-          }),
-        ),
-      );
-      for (const item of decoded) if (item) yield item;
+      // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
+      const decoded: ({ id: string; session: SessionData | null | Promise<SessionData | null>; expireAt: number } | undefined)[] = [];
+      let async = false;
+      groups.forEach((group, g) => {
+        const batch = batches[g] as [string | null, number][];
+        group.forEach((key, i) => {
+          const [value, expireAt] = batch[i] as [string | null, number];
+          if (isNil(value)) return; // expired or deleted since the SCAN
+          const id = this.#keys.sid(key);
+          const session = this.#decode(id, value);
+          if (session instanceof Promise) async = true;
+          decoded.push({ id, session, expireAt });
+        });
+      });
+      if (async) for (const item of decoded) if (item) item.session = await item.session;
+      for (const item of decoded) {
+        const session = item?.session as SessionData | null;
+        if (!item || !session) continue;
+        if (item.expireAt > 0) reportExpiry(session, item.expireAt);
+        yield { id: item.id, session };
+      }
     }
   }
 
@@ -516,11 +555,13 @@ export class RedisStore extends Store implements ReadinessTarget {
         const uid = checkUserId(userId);
         const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
         for (const sid of except) checkSid(sid, "except");
-        const victims = (await this.#userSessions(uid, false)).map((s) => s.id).filter((sid) => !except.has(sid));
-        if (!victims.length) return 0;
+        // Two round trips: the index, then per slot one script that destroys only the sessions still
+        // owned by this user (checked against their meta keys), with the index entries dropped alongside.
         const index = this.#keys.user(uid);
-        await Promise.all([this.#destroy(victims), this.#redis.command(index, ["ZREM", index, ...victims])]);
-        return victims.length;
+        const listed = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
+        const victims = listed.filter((sid) => !except.has(sid));
+        if (!victims.length) return 0;
+        return (await Promise.all([this.#destroyOwned(uid, victims), this.#redis.command(index, ["ZREM", index, ...victims])]))[0];
       }),
       callback,
     );
@@ -629,27 +670,63 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   async #readMany(ids: readonly string[], withValue: boolean): Promise<(SessionState | undefined)[]> {
     const activity = this.#keys.activeSessions;
-    const [states, scores] = await Promise.all([
+    const items = ids.map((id, index) => ({ id, index, key: this.#keys.session(id) }));
+    const groups = this.#redis.groupBySlot(items, (item) => item.key);
+    const [replies, scores] = await Promise.all([
       Promise.all(
-        ids.map((id) => {
-          const key = this.#keys.session(id);
-          return this.#redis.script<[string, string, string] | null>(READ_OWNED, [key, this.#keys.meta(id, key)], [withValue ? "1" : "0"]);
-        }),
+        groups.map((group) =>
+          this.#redis.script<string[]>(
+            READ_OWNED,
+            group.flatMap((item) => [item.key, this.#keys.meta(item.id, item.key)]),
+            [withValue ? "1" : "0"],
+          ),
+        ),
       ),
       this.#redis.command<(string | number | null)[]>(activity, ["ZMSCORE", activity, ...ids]),
     ]);
-    return states.map((reply, i) => {
-      if (isNil(reply)) return undefined;
-      const [value, at, owner] = reply;
-      const expireAt = Number(at);
-      const score = scores[i];
-      return {
-        value,
-        owner,
-        expiresAt: expireAt > 0 ? new Date(expireAt) : null,
-        lastActive: isNil(score) ? null : new Date(Number(score)),
-      };
+    const states = new Array<SessionState | undefined>(ids.length);
+    groups.forEach((group, g) => {
+      const flat = replies[g] as string[];
+      group.forEach((item, i) => {
+        const expireAt = Number(flat[3 * i + 1]);
+        if (expireAt === -2) return;
+        const score = scores[item.index];
+        states[item.index] = {
+          value: String(flat[3 * i]),
+          owner: String(flat[3 * i + 2]),
+          expiresAt: expireAt > 0 ? new Date(expireAt) : null,
+          lastActive: isNil(score) ? null : new Date(Number(score)),
+        };
+      });
     });
+    return states;
+  }
+
+  /** Destroys the sessions among `sids` that still belong to `userId`, per slot; returns how many. */
+  async #destroyOwned(userId: string, sids: readonly string[]): Promise<number> {
+    const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
+    const single = this.#redis.topology !== "cluster";
+    const tombstoneMs = this.options.tombstoneTtl * 1000;
+    const destroyed = (
+      await Promise.all(
+        this.#redis
+          .groupBySlot(items, (item) => item.key)
+          .map((group) => {
+            const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
+            if (single) keys.push(this.#keys.activeSessions);
+            return this.#redis.script<string[]>(DESTROY_OWNED, keys, [
+              tombstoneMs,
+              single ? "1" : "0",
+              userId,
+              ...group.map((item) => item.sid),
+            ]);
+          }),
+      )
+    ).flat();
+    // On Cluster the activity set is on another slot: drop exactly the destroyed ids from it.
+    if (!single && destroyed.length)
+      await this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...destroyed]);
+    return destroyed.length;
   }
 
   /**
@@ -753,17 +830,34 @@ export class RedisStore extends Store implements ReadinessTarget {
     return id;
   }
 
-  /** Parses a stored value; an unreadable one is reported (event or warning) and read as "no session". */
-  async #decode(sid: string, value: string): Promise<SessionData | null> {
-    let session: unknown;
+  /**
+   * Parses a stored value; an unreadable one is reported (event or warning) and read as "no session".
+   * Synchronous when the serializer is (JSON is): a Promise only for an async parse.
+   */
+  #decode(sid: string, value: string): SessionData | null | Promise<SessionData | null> {
+    let parsed: unknown;
     try {
-      session = await this.options.serializer.parse(value);
+      parsed = this.options.serializer.parse(value);
     } catch (error) {
-      this.#reportDecode(
-        new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" could not be parsed`, sid, { cause: error }),
-      );
-      return null;
+      return this.#decodeFailed(sid, error);
     }
+    if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
+      return Promise.resolve(parsed).then(
+        (session) => this.#checkShape(sid, session),
+        (error: unknown) => this.#decodeFailed(sid, error),
+      );
+    }
+    return this.#checkShape(sid, parsed);
+  }
+
+  #decodeFailed(sid: string, error: unknown): null {
+    this.#reportDecode(
+      new SessionDecodeError(`redis-session-store: session "${sid.slice(0, 64)}" could not be parsed`, sid, { cause: error }),
+    );
+    return null;
+  }
+
+  #checkShape(sid: string, session: unknown): SessionData | null {
     const cookie = (session as { cookie?: unknown } | null)?.cookie;
     if (
       session === null ||
