@@ -105,15 +105,28 @@ export interface RedisServer {
   readonly running: boolean;
 }
 
-/** Every redis-server child still running; one exit hook kills them all if the process ends first. */
-const live = new Set<ChildProcess>();
+/** Every redis-server child still running, with its folder; one hook kills them all (and removes the folders) if the process ends first. */
+const live = new Map<ChildProcess, string>();
 let exitHook = false;
 function registerExitHook(): void {
   if (exitHook) return;
   exitHook = true;
-  process.once("exit", () => {
-    for (const child of live) child.kill("SIGKILL");
-  });
+  const killAll = () => {
+    for (const [child, dir] of live) {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  process.once("exit", killAll);
+  // Interrupted (Ctrl-C, a CI cancel): kill the servers too, then die of the same signal. Only
+  // when nobody else handles the signal, so a test runner's own handling stays as it was.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    if (process.listenerCount(signal) > 0) continue;
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /**
@@ -153,7 +166,7 @@ export async function startRedis(
     spawned.once("exit", () => {
       exited = true;
     });
-    live.add(spawned);
+    live.set(spawned, dir);
     spawned.once("exit", () => live.delete(spawned));
     // An exit ends the wait at once (a taken port fails fast instead of after the timeout).
     await waitFor(async () => exited || (await rawCommand(port, "PING")) === "+PONG", 10000, `redis-server on port ${port}`);

@@ -1,0 +1,399 @@
+/**
+ * Failover under session load, on real servers: a Redis Cluster master and a Sentinel master are
+ * SIGKILLed while many store.set/get calls are in flight. The store must keep answering (every
+ * call settles within a bound: no hangs), recover by itself once the replica is promoted, and keep
+ * every write Redis guarantees. Acknowledged writes lost to asynchronous replication are counted
+ * and printed ("FIGURE ..." lines), never required to be zero: Redis does not promise that.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
+import type { SessionData } from "express-session";
+import { RedisStore, RedisUnavailableError } from "../lib/index";
+import { type ClientHandle, type ClientVersion, makeClient } from "./helpers/clients";
+import { cli, startCluster, startSentinel, type TestCluster, type TestSentinel } from "./helpers/cluster";
+import { waitFor } from "./helpers/redis-server";
+
+/** commandTimeout given to the store under test (ms). */
+const COMMAND_TIMEOUT = 1000;
+/**
+ * Longest a single store call may take: commandTimeout plus a margin for a busy 2-core machine.
+ * The load's calls are one round of commands sent together (set: session, index and activity
+ * scripts; get: one script), each bounded by commandTimeout; a NOSCRIPT reply (first script call
+ * on a promoted replica) comes back at once, so its EVAL retry still fits in the bound.
+ */
+const CALL_BOUND = COMMAND_TIMEOUT + 1000;
+/** A call still pending this long is counted as hung (and the worker moves on). */
+const HANG = CALL_BOUND + 5000;
+const CONCURRENCY = 40;
+const WARMUP_MS = 1000;
+const AFTER_RECOVERY_MS = 500;
+/** RSS_TEST_DEBUG=1 prints each stage. */
+const stage = (...args: unknown[]) => {
+  if (process.env.RSS_TEST_DEBUG) console.log(new Date().toISOString().slice(11, 23), ...args);
+};
+
+let cluster: TestCluster | undefined;
+const sentinels = new Map<ClientVersion, TestSentinel>();
+/** Loads still running: a failed test's load is stopped in afterEach, before the servers go. */
+const loads = new Set<{ stop(): Promise<void> }>();
+
+afterEach(async () => {
+  await Promise.all([...loads].map((load) => load.stop()));
+  loads.clear();
+}, 30000);
+
+beforeAll(async () => {
+  const started = await Promise.allSettled([startCluster(), startSentinel({ name: "rss-v5" }), startSentinel({ name: "rss-v6" })]);
+  const [c, s5, s6] = started;
+  if (c.status === "fulfilled") cluster = c.value;
+  if (s5.status === "fulfilled") sentinels.set(5, s5.value);
+  if (s6.status === "fulfilled") sentinels.set(6, s6.value);
+  for (const result of started) if (result.status === "rejected") throw result.reason;
+}, 60000);
+
+afterAll(async () => {
+  await Promise.all([cluster?.stop(), ...[...sentinels.values()].map((s) => s.stop())]);
+}, 30000);
+
+const sess = (extra: Record<string, unknown>) =>
+  ({
+    cookie: { originalMaxAge: 600_000, expires: new Date(Date.now() + 600_000), httpOnly: true, path: "/" },
+    ...extra,
+  }) as unknown as SessionData;
+
+interface Written {
+  n: number;
+  ackedAt: number;
+}
+
+interface LoadStats {
+  calls: number;
+  rejected: number;
+  hung: number;
+  overBound: number;
+  maxMs: number;
+  errorKinds: Map<string, number>;
+  /**
+   * Rejections that are neither a RedisUnavailableError nor an error Redis replied with (the store
+   * documents that losing Redis mid-call always surfaces as RedisUnavailableError).
+   */
+  foreign: Map<string, number>;
+  /** Reads of a session acknowledged before the kill that returned null before the kill (must be 0). */
+  missingBeforeKill: number;
+  written: Map<string, Written>;
+}
+
+/**
+ * Runs set/get in `concurrency` loops until stop(). Every sid is written once, with a known value,
+ * so an acknowledged write is either there with that value, or lost.
+ */
+function startLoad(store: RedisStore, sidPrefix: string, concurrency: number, killedAt: () => number | undefined) {
+  const stats: LoadStats = {
+    calls: 0,
+    rejected: 0,
+    hung: 0,
+    overBound: 0,
+    maxMs: 0,
+    errorKinds: new Map(),
+    foreign: new Map(),
+    missingBeforeKill: 0,
+    written: new Map(),
+  };
+  let running = true;
+  let seq = 0;
+  const ackedIds: string[] = [];
+
+  /** Awaits a store call with a watchdog; records its duration and outcome. */
+  const track = async <T>(call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> => {
+    const started = performance.now();
+    stats.calls++;
+    let timer: NodeJS.Timeout | undefined;
+    const watchdog = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => resolve("hung"), HANG);
+    });
+    const outcome = await Promise.race([
+      call().then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+      watchdog,
+    ]);
+    clearTimeout(timer);
+    const ms = performance.now() - started;
+    stats.maxMs = Math.max(stats.maxMs, ms);
+    if (ms > CALL_BOUND) stats.overBound++;
+    if (outcome === "hung") {
+      stats.hung++;
+      return { ok: false };
+    }
+    if (!outcome.ok) {
+      stats.rejected++;
+      const error = outcome.error as Error;
+      const kind = `${error?.name ?? typeof error}: ${String(error?.message ?? error)
+        .replace(/\d+/g, "N")
+        .slice(0, 90)}`;
+      stats.errorKinds.set(kind, (stats.errorKinds.get(kind) ?? 0) + 1);
+      if (!(error instanceof RedisUnavailableError) && !isRedisReply(error)) stats.foreign.set(kind, (stats.foreign.get(kind) ?? 0) + 1);
+      return { ok: false };
+    }
+    return outcome;
+  };
+
+  const worker = async (w: number) => {
+    while (running) {
+      const n = seq++;
+      const sid = `${sidPrefix}${n}`;
+      const result = await track(() => store.set(sid, sess({ userId: `user${n % 50}`, n })));
+      if (result.ok) {
+        stats.written.set(sid, { n, ackedAt: Date.now() });
+        ackedIds.push(sid);
+      }
+      // A read of an earlier acknowledged session.
+      const old = ackedIds[(n * 7919 + w) % Math.max(1, ackedIds.length)];
+      if (old) {
+        const askedAt = Date.now();
+        const read = await track(() => store.get(old));
+        const kill = killedAt();
+        if (read.ok && read.value === null && (kill === undefined || askedAt < kill)) stats.missingBeforeKill++;
+      }
+      // Failing fast is allowed; don't spin on it.
+      if (!result.ok) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
+  return {
+    stats,
+    /** Stops the loops; resolves when every in-flight call has settled (or was counted as hung). Idempotent. */
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+/** An error Redis itself replied with (node-redis's ErrorReply and its subclasses, either major). */
+function isRedisReply(error: unknown): boolean {
+  for (
+    let proto = error === null || typeof error !== "object" ? null : Object.getPrototypeOf(error);
+    proto;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (proto.constructor?.name === "ErrorReply") return true;
+  }
+  return false;
+}
+
+/** Polls a probe write+read until it works; resolves with Date.now() of the first success. */
+async function waitForRecovery(store: RedisStore, probeSid: () => Promise<string>, timeoutMs: number): Promise<number> {
+  const client = store.client as { isReady?: boolean; isOpen?: boolean };
+  let i = 0;
+  let last = "";
+  await waitFor(
+    async () => {
+      const sid = await probeSid();
+      const value = sess({ probe: ++i });
+      try {
+        await store.set(sid, value);
+        const read = (await store.get(sid)) as { probe?: number } | null;
+        return read?.probe === i;
+      } catch (error) {
+        last = String(error);
+        return false;
+      }
+    },
+    timeoutMs,
+    "the store to write again after the failover",
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last error: ${last}; client isOpen=${client.isOpen} isReady=${client.isReady}`);
+  });
+  return Date.now();
+}
+
+/** Reads back every acknowledged write; returns the sids missing and those with a wrong value. */
+async function verify(store: RedisStore, written: Map<string, Written>) {
+  const missing: string[] = [];
+  const wrong: string[] = [];
+  const unreadable: string[] = [];
+  const entries = [...written];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < entries.length) {
+        const [sid, { n }] = entries[next++] as [string, Written];
+        let value: unknown;
+        let ok = false;
+        for (let attempt = 0; attempt < 3 && !ok; attempt++) {
+          try {
+            value = await store.get(sid);
+            ok = true;
+          } catch {
+            // retried below
+          }
+        }
+        if (!ok) unreadable.push(sid);
+        else if (value === null) missing.push(sid);
+        else if ((value as { n?: number }).n !== n) wrong.push(sid);
+      }
+    }),
+  );
+  return { missing, wrong, unreadable };
+}
+
+function summary(stats: LoadStats): string {
+  const kinds = [...stats.errorKinds].map(([kind, count]) => `${count}x ${kind}`).join("; ");
+  return `${stats.calls} calls, ${stats.rejected} rejected, ${stats.hung} hung, slowest ${Math.round(stats.maxMs)} ms${kinds ? ` [${kinds}]` : ""}`;
+}
+
+describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (version) => {
+  let h: ClientHandle;
+  let restore: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    const pending = restore;
+    restore = undefined;
+    await pending?.();
+  }, 30000);
+  beforeAll(async () => {
+    h = await makeClient(version, "cluster", cluster as TestCluster);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  test("a SIGKILLed master: calls never hang, the store recovers by itself, only unreplicated writes can be lost", async () => {
+    const c = cluster as TestCluster;
+    const prefix = `fo-cluster-v${version}:`;
+    const store = new RedisStore({ client: h.client, prefix, commandTimeout: COMMAND_TIMEOUT });
+    const activeKey = `${store.options.indexPrefix}{active}sessions`;
+    // node-redis 5: the master holding the activity sets (every set() writes there: the worst
+    // case); node-redis 6: another master (sessions elsewhere keep working during the outage).
+    const activeMaster = await c.masterOfSlot(Number((await cli(c.nodes[0]?.port as number, ["CLUSTER", "KEYSLOT", activeKey])).trim()));
+    let target = activeMaster;
+    if (version === 6) {
+      await c.refreshRoles();
+      const other = c.nodes.find((n) => n.running && n.role === "master" && n !== activeMaster);
+      if (!other) throw new Error("no other master");
+      target = other;
+    }
+
+    let killedAt: number | undefined;
+    const load = startLoad(store, "w", CONCURRENCY, () => killedAt);
+    loads.add(load);
+    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS)); // load runs meanwhile
+    const ackedBeforeKill = load.stats.written.size;
+    const killed = await c.killMaster({ port: target.port });
+    // Put it back (it rejoins as a replica) after the test, pass or fail, for the next run.
+    restore = async () => {
+      await killed.killed.start();
+      await c.waitHealthy(20000);
+      await c.refreshRoles();
+    };
+    stage("killed", killed.killed.port, summary(load.stats));
+    killedAt = killed.killedAt;
+
+    const promotedAfter = await c.awaitFailover(killed, 20000);
+    stage("promoted", promotedAfter, summary(load.stats));
+    // A probe key in a slot the killed master served: writes there must work again by themselves.
+    let probeN = 0;
+    const probeSid = async () => {
+      for (;;) {
+        const sid = `probe-${probeN++}`;
+        const slot = Number((await cli(killed.replica.port, ["CLUSTER", "KEYSLOT", prefix + sid])).trim());
+        if (killed.slots.some(([a, b]) => slot >= a && slot <= b)) return sid;
+      }
+    };
+    const fixedProbe = await probeSid();
+    const recoveredAt = await waitForRecovery(store, async () => fixedProbe, 15000);
+    stage("recovered", summary(load.stats));
+    await new Promise((resolve) => setTimeout(resolve, AFTER_RECOVERY_MS)); // load keeps running
+    await load.stop();
+    stage("load stopped", summary(load.stats));
+
+    const { stats } = load;
+    const before = [...stats.written].filter(([, w]) => w.ackedAt < killed.killedAt);
+    const after = [...stats.written].filter(([, w]) => w.ackedAt >= killed.killedAt);
+    const { missing, wrong, unreadable } = await verify(store, stats.written);
+    const missingSet = new Set(missing);
+    const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
+    const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+    const lostSlots = await Promise.all(
+      missing.map(async (sid) => Number((await cli(killed.replica.port, ["CLUSTER", "KEYSLOT", prefix + sid])).trim())),
+    );
+
+    console.log(
+      `FIGURE cluster failover (node-redis ${version}${target === activeMaster ? ", master holding {active}" : ""}): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
+        ` (${lostAfter} of ${after.length} acknowledged after it); replica promoted ${promotedAfter} ms and store writing again ${recoveredAt - killed.killedAt} ms after the SIGKILL;` +
+        ` load: ${summary(stats)}`,
+    );
+
+    expect(ackedBeforeKill).toBeGreaterThan(100); // the load really ran
+    expect(stats.hung).toBe(0);
+    expect(stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
+    expect(stats.missingBeforeKill).toBe(0);
+    expect(unreadable).toEqual([]);
+    expect(wrong).toEqual([]);
+    // What Redis guarantees: only the killed master's unreplicated writes can be lost.
+    for (const slot of lostSlots) expect(killed.slots.some(([a, b]) => slot >= a && slot <= b)).toBe(true);
+    expect(lostAfter).toBe(0);
+    // Writes kept flowing after the recovery.
+    expect(after.filter(([, w]) => w.ackedAt > recoveredAt).length).toBeGreaterThan(0);
+    // Losing a node surfaces as RedisUnavailableError (or an error Redis replied, e.g. CLUSTERDOWN).
+    expect(Object.fromEntries(stats.foreign)).toEqual({});
+  }, 60000);
+});
+
+describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (version) => {
+  let h: ClientHandle;
+  beforeAll(async () => {
+    h = await makeClient(version, "sentinel", sentinels.get(version) as TestSentinel);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  test("a SIGKILLed master: calls never hang, the store follows the promotion by itself", async () => {
+    const s = sentinels.get(version) as TestSentinel;
+    const store = new RedisStore({ client: h.client, prefix: `fo-sentinel-v${version}:`, commandTimeout: COMMAND_TIMEOUT });
+
+    let killedAt: number | undefined;
+    const load = startLoad(store, "w", CONCURRENCY, () => killedAt);
+    loads.add(load);
+    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS)); // load runs meanwhile
+    const ackedBeforeKill = load.stats.written.size;
+    const killed = await s.killMaster();
+    stage("killed", killed.killed.port, summary(load.stats));
+    killedAt = killed.killedAt;
+
+    const promotedAfter = await s.awaitFailover(killed, { timeoutMs: 20000 });
+    stage("promoted", promotedAfter, summary(load.stats));
+    let probe = 0;
+    const recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 15000);
+    stage("recovered", summary(load.stats));
+    await new Promise((resolve) => setTimeout(resolve, AFTER_RECOVERY_MS)); // load keeps running
+    await load.stop();
+    stage("load stopped", summary(load.stats));
+
+    const { stats } = load;
+    const before = [...stats.written].filter(([, w]) => w.ackedAt < killed.killedAt);
+    const after = [...stats.written].filter(([, w]) => w.ackedAt >= killed.killedAt);
+    const { missing, wrong, unreadable } = await verify(store, stats.written);
+    const missingSet = new Set(missing);
+    const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
+    const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+
+    console.log(
+      `FIGURE sentinel failover (node-redis ${version}): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
+        ` (${lostAfter} of ${after.length} acknowledged after it); sentinels promoted the replica ${promotedAfter} ms and store writing again ${recoveredAt - killed.killedAt} ms after the SIGKILL;` +
+        ` load: ${summary(stats)}`,
+    );
+
+    expect(ackedBeforeKill).toBeGreaterThan(100);
+    expect(stats.hung).toBe(0);
+    expect(stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
+    expect(stats.missingBeforeKill).toBe(0);
+    expect(unreadable).toEqual([]);
+    expect(wrong).toEqual([]);
+    // Writes acknowledged after the kill were acknowledged by the promoted master: kept.
+    expect(lostAfter).toBe(0);
+    expect(after.filter(([, w]) => w.ackedAt > recoveredAt).length).toBeGreaterThan(0);
+    expect(Object.fromEntries(stats.foreign)).toEqual({});
+  }, 60000);
+});
