@@ -296,7 +296,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     expect(sorted(seen.keys())).toEqual(sorted(sids));
     expect((seen.get("s7") as Sess).i).toBe(7);
 
-    // Stopping after 3 sessions leaves most SCAN pages unasked (at most one page prefetched per node).
+    // Stopping after 3 sessions leaves most SCAN pages unasked (scan() reads a few batches ahead).
     const earlyBefore = await scanCalls();
     let taken = 0;
     for await (const _ of store.scan({ count: 10 })) if (++taken === 3) break;

@@ -19,6 +19,15 @@ interface SessionState {
   lastActive: Date | null;
 }
 
+/** One session as scan() yields it. */
+interface ScannedSession {
+  id: string;
+  session: SessionData;
+}
+
+/** Batches scan() reads ahead of its caller. */
+const READ_AHEAD = 4;
+
 /** One of a user's sessions, as listUserSessions() returns it. */
 export interface UserSession {
   id: string;
@@ -431,13 +440,13 @@ export class RedisStore extends Store implements ReadinessTarget {
   override clear(callback?: Callback<void>): Promise<void> {
     return settle(
       attempt(async () => {
-        // The index goes first: a session saved while clear() runs keeps its (re-added) entry.
-        // Users' index keys are found through the active-users set (no second SCAN of the whole
-        // keyspace); one missed there only holds stale entries, which readers drop, until it expires.
+        // 1. Every signed-in session, user by user, through the active-users set and each user's
+        //    index: destroyed with a tombstone (a late save must not sign anyone back in), and the
+        //    index dropped. No second SCAN of the keyspace is needed to find them.
         if (this.#tracking) {
-          const drops = new Batches(16);
           const users = this.#keys.activeUsers;
-          await drops.run(async () => {
+          const perUser = new Batches(16);
+          await perUser.run(async () => {
             let cursor = "0";
             do {
               const [next, flat] = await this.#redis.command<[string, string[]]>(users, [
@@ -448,30 +457,31 @@ export class RedisStore extends Store implements ReadinessTarget {
                 String(this.options.scanCount),
               ]);
               cursor = String(next);
-              const keys = flat.filter((_, i) => i % 2 === 0).map((userId) => this.#keys.user(userId));
-              for (const group of this.#redis.groupBySlot(keys, (key) => key))
-                await drops.add(this.#redis.command(group[0], ["UNLINK", ...group]));
+              for (let i = 0; i < flat.length; i += 2) await perUser.add(this.#clearUser(String(flat[i])));
             } while (cursor !== "0");
           });
           await this.#redis.command(users, ["UNLINK", this.#keys.activeSessions, users]);
         }
-        const destroys = new Batches(16);
-        await destroys.run(async () => {
-          for await (const keys of this.#scanKeys()) await destroys.add(this.#destroyKeys(keys));
+        // 2. Everything else under the prefix (anonymous sessions, and any an index missed): UNLINK
+        //    per batch, as many batches in flight as the scan produces.
+        const unlinks = new Batches(16);
+        await unlinks.run(async () => {
+          for await (const keys of this.#scanKeys()) {
+            for (const group of this.#redis.groupBySlot(keys, (key) => key))
+              await unlinks.add(this.#redis.command(group[0], ["UNLINK", ...group]));
+          }
         });
       }),
       callback,
     );
   }
 
-  /** Destroys found session keys without owner bookkeeping beyond what #destroy does. */
-  #destroyKeys(keys: readonly string[]): Promise<void> {
-    // clear() has dropped the activity sets already: no per-session ZREM.
-    return this.#destroyMany(
-      keys.map((key) => this.#keys.sid(key)),
-      this.#tombstones,
-      false,
-    );
+  /** clear() for one user: destroys the sessions the index lists that are still theirs, then the index. */
+  async #clearUser(userId: string): Promise<void> {
+    const index = this.#keys.user(userId);
+    const sids = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
+    if (sids.length) await this.#destroyOwned(userId, sids);
+    await this.#redis.command(index, ["UNLINK", index]);
   }
 
   /**
@@ -481,31 +491,63 @@ export class RedisStore extends Store implements ReadinessTarget {
   async *scan(options: { count?: number } = {}): AsyncGenerator<{ id: string; session: SessionData }> {
     const count = options.count ?? this.options.scanCount;
     if (!Number.isInteger(count) || count < 1) throw argumentError("count", "a positive integer", count);
-    for await (const keys of this.#scanKeys(count)) {
-      const groups = this.#redis.groupBySlot(keys, (key) => key);
-      const batches = await Promise.all(groups.map((group) => this.#readBatch(group)));
-      // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
-      const decoded: ({ id: string; session: SessionData | null | Promise<SessionData | null>; expireAt: number } | undefined)[] = [];
-      let async = false;
-      groups.forEach((group, g) => {
-        const batch = batches[g] as [string | null, number][];
-        group.forEach((key, i) => {
-          const [value, expireAt] = batch[i] as [string | null, number];
-          if (isNil(value)) return; // expired or deleted since the SCAN
-          const id = this.#keys.sid(key);
-          const session = this.#decode(id, value);
-          if (session instanceof Promise) async = true;
-          decoded.push({ id, session, expireAt });
+    // Read-ahead: up to READ_AHEAD batches are being read while the caller consumes one, so the SCAN
+    // chain, Redis's reads and our parsing overlap. Memory stays bounded by READ_AHEAD x count.
+    const keyBatches = this.#scanKeys(count);
+    const pending: Promise<ScannedSession[] | undefined>[] = [];
+    let exhausted = false;
+    const fill = () => {
+      while (!exhausted && pending.length < READ_AHEAD) {
+        const batch = keyBatches.next().then((next) => {
+          if (next.done) {
+            exhausted = true;
+            return undefined;
+          }
+          return this.#readSessions(next.value);
         });
-      });
-      if (async) for (const item of decoded) if (item) item.session = await item.session;
-      for (const item of decoded) {
-        const session = item?.session as SessionData | null;
-        if (!item || !session) continue;
-        if (item.expireAt > 0) reportExpiry(session, item.expireAt);
-        yield { id: item.id, session };
+        batch.catch(ignore); // awaited below; this only keeps an early exit from leaving it unhandled
+        pending.push(batch);
       }
+    };
+    try {
+      fill();
+      while (pending.length) {
+        const batch = await pending.shift();
+        fill();
+        if (batch) yield* batch;
+      }
+    } finally {
+      await keyBatches.return(undefined).catch(ignore);
     }
+  }
+
+  /** Reads and decodes one batch of session keys (per slot); unreadable and vanished ones are left out. */
+  async #readSessions(keys: readonly string[]): Promise<ScannedSession[]> {
+    const groups = this.#redis.groupBySlot(keys, (key) => key);
+    const batches = await Promise.all(groups.map((group) => this.#readBatch(group)));
+    // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
+    const decoded: { id: string; session: SessionData | null | Promise<SessionData | null>; expireAt: number }[] = [];
+    let async = false;
+    groups.forEach((group, g) => {
+      const batch = batches[g] as [string | null, number][];
+      group.forEach((key, i) => {
+        const [value, expireAt] = batch[i] as [string | null, number];
+        if (isNil(value)) return; // expired or deleted since the SCAN
+        const id = this.#keys.sid(key);
+        const session = this.#decode(id, value);
+        if (session instanceof Promise) async = true;
+        decoded.push({ id, session, expireAt });
+      });
+    });
+    if (async) for (const item of decoded) item.session = await item.session;
+    const sessions: ScannedSession[] = [];
+    for (const item of decoded) {
+      const session = item.session as SessionData | null;
+      if (!session) continue;
+      if (item.expireAt > 0) reportExpiry(session, item.expireAt);
+      sessions.push({ id: item.id, session });
+    }
+    return sessions;
   }
 
   /** Values of keys on one slot, with their real expiries when sessions' expiry follows the cookie. */
