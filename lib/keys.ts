@@ -96,7 +96,6 @@ export function indexPrefixConflict(indexPrefix: string, prefix: string): boolea
 /** Key builder bound to one store's prefixes. */
 export class Keys {
   readonly sessionPattern: string;
-  readonly userPattern: string;
   readonly activeUsers: string;
   readonly activeSessions: string;
 
@@ -105,7 +104,6 @@ export class Keys {
     readonly indexPrefix: string,
   ) {
     this.sessionPattern = `${escapeGlob(prefix)}*`;
-    this.userPattern = `${escapeGlob(indexPrefix)}user:*`;
     this.activeUsers = `${indexPrefix}{active}users`;
     this.activeSessions = `${indexPrefix}{active}sessions`;
   }

@@ -360,7 +360,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     return this.#destroyMany(sids, tombstones);
   }
 
-  async #destroyMany(sids: readonly string[], tombstones: boolean, activity = true): Promise<void> {
+  async #destroyMany(sids: readonly string[], tombstones: boolean): Promise<void> {
     if (!sids.length) return;
     const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
     const groups = this.#redis.groupBySlot(items, (item) => item.key);
@@ -369,7 +369,7 @@ export class RedisStore extends Store implements ReadinessTarget {
       return;
     }
     const single = this.#redis.topology !== "cluster";
-    const withActivity = activity && this.#tracking && single;
+    const withActivity = this.#tracking && single;
     await Promise.all([
       ...groups.map((group) => {
         const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
@@ -380,9 +380,7 @@ export class RedisStore extends Store implements ReadinessTarget {
           ...group.map((item) => item.sid),
         ]);
       }),
-      activity && this.#tracking && !single
-        ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids])
-        : undefined,
+      this.#tracking && !single ? this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...sids]) : undefined,
     ]);
   }
 
