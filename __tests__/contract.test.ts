@@ -104,6 +104,15 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
   const key = (store: RedisStore, sid: string) => store.prefix + sid;
   const pexpiretime = async (k: string) => Number(await h.command(["PEXPIRETIME", k]));
   const exists = async (k: string) => Number(await h.command(["EXISTS", k]));
+  /**
+   * touch() records activity at most once a second per session (the README's activity resolution).
+   * Ages a session's recorded activity by 2 s, so the next touch records it without waiting.
+   */
+  const ageActivity = async (store: RedisStore, sid: string) => {
+    const activity = `${store.options.indexPrefix}{active}sessions`;
+    const last = Number(await h.command(["ZSCORE", activity, sid], activity));
+    await h.command(["ZADD", activity, "XX", String(last - 2000), sid], activity);
+  };
 
   beforeAll(async () => {
     h = await makeClient(version, topology, targetOf(topology));
@@ -358,6 +367,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     await store.set("lanon", sess());
     await nextMs();
     const touchedAt = Date.now();
+    await ageActivity(store, "l1");
     await store.touch("l1", s1); // l1 becomes the most recently active
     const t1 = Date.now();
 
@@ -451,6 +461,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     expect(await store.listActiveUsers(window())).toEqual(["3", "u2"]);
     // touch() is activity.
     await nextMs();
+    await ageActivity(store, "x1");
     await store.touch("x1", sess({ userId: "u1" }));
     expect(await store.listActiveUsers(window())).toEqual(["u1", "3", "u2"]);
   });
@@ -480,10 +491,30 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     }
     // Page size 1 gives the same sequence; a touched session moves to the front.
     await nextMs();
+    await ageActivity(store, "p20");
     await store.touch("p20", sess({ userId: "pu0" }));
     const one = await collect(store.listActiveSessions(3600, { pageSize: 1 }));
     expect(one[0]?.id).toBe("p20");
     expect(sorted(one.map((p) => p.id))).toEqual(sorted(ids));
+  });
+
+  test("a touch within a second of the last activity moves the expiry but not lastActive", async () => {
+    const store = newStore();
+    await store.set("r1", sess({ userId: "res" }, 60_000));
+    const [first] = await store.listUserSessions("res");
+    await nextMs();
+    const later = sess({ userId: "res" }, 120_000);
+    await store.touch("r1", later);
+    expect(await pexpiretime(key(store, "r1"))).toBe((later.cookie.expires as Date).getTime());
+    const [second] = await store.listUserSessions("res");
+    expect(second?.lastActive).toEqual(first?.lastActive);
+    expect(second?.expiresAt?.getTime()).toBe((later.cookie.expires as Date).getTime());
+    // A set() always records activity; so does a touch a second or more after the last one.
+    await ageActivity(store, "r1");
+    const beforeTouch = Date.now();
+    await store.touch("r1", sess({ userId: "res" }, 180_000));
+    const [third] = await store.listUserSessions("res");
+    expect(third?.lastActive?.getTime()).toBeGreaterThanOrEqual(beforeTouch);
   });
 
   test("maxSessionsPerUser destroys the least recently active, never the one being saved", async () => {
@@ -497,6 +528,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     expect(await store.get("m1")).toBeNull();
     expect(await store.get("m2")).toBeNull();
     // Activity, not creation, decides: m3 is touched, so m4 is now the oldest.
+    await ageActivity(store, "m3");
     await store.touch("m3", sess({ userId: "max" }));
     await nextMs();
     await store.set("m6", sess({ userId: "max" }));

@@ -7,6 +7,13 @@
  * Sentinel) one script runs all three atomically; on Cluster, where they live on different
  * slots, each part is its own script and the three are sent together.
  *
+ * Two constants keep frequent requests cheap without weakening any guarantee:
+ * - ACTIVITY_RESOLUTION (1 s): a touch() within a second of the session's last recorded activity
+ *   moves the session's expiry (always) but not its index score or activity records.
+ * - INDEX_GRACE (5 s): so index scores may lag the real expiry by that second, an entry is pruned
+ *   only once its score is INDEX_GRACE in the past, and an index key outlives its latest score by as
+ *   much. Readers verify every entry against the session itself, so a late prune hides nothing.
+ *
  * Meta value (the key `Keys.meta(sid)`, always in its session's slot, same expiry as the session):
  *   "D"            a tombstone: the session was destroyed; set() and touch() are refused
  *   "u" + userId   the live session's owner
@@ -24,6 +31,11 @@
  *   8 sid
  *   9 expiresIso     touch only: the new cookie.expires as JSON writes it, "" to move the expiry alone
  */
+
+/** See the header: how stale an index score or activity record may be, in ms. */
+export const ACTIVITY_RESOLUTION_MS = 1000;
+/** See the header: how long past its score an index entry (and key) is kept, in ms. */
+export const INDEX_GRACE_MS = 5_000;
 
 // The absolute expiry of a key in ms: PEXPIRETIME on Redis 7, TIME + PTTL before it.
 // -2: no such key, -1: no expiry.
@@ -132,8 +144,9 @@ local function index_add(index, sid)
     redis.call('PERSIST', index)
   else
     redis.call('ZADD', index, ARGV[2], sid)
+    local keep_until = tonumber(ARGV[2]) + ${INDEX_GRACE_MS}
     local pttl = redis.call('PTTL', index)
-    if pttl == -1 or tonumber(ARGV[4]) + pttl < tonumber(ARGV[2]) then redis.call('PEXPIREAT', index, ARGV[2]) end
+    if pttl == -1 or tonumber(ARGV[4]) + pttl < keep_until then redis.call('PEXPIREAT', index, keep_until) end
   end
   if ARGV[7] == '1' then return redis.call('ZCARD', index) end
   return 0
@@ -172,6 +185,8 @@ return entries
 export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
 local touched = touch_session(KEYS[1], KEYS[2])
 if touched ~= 1 then return touched end
+local last = redis.call('ZSCORE', KEYS[4], ARGV[8])
+if last and tonumber(ARGV[4]) - tonumber(last) < ${ACTIVITY_RESOLUTION_MS} then return 1 end
 if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8]) end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
 return 1
@@ -203,6 +218,7 @@ return touch_session(KEYS[1], KEYS[2])
  */
 export const INDEX_ADD = `${INDEX_PART}
 local after = tonumber(ARGV[5])
+if ARGV[1] == '' and after < ${ACTIVITY_RESOLUTION_MS} then after = ${ACTIVITY_RESOLUTION_MS} end
 if after > 0 and ARGV[2] ~= '0' then
   local current = redis.call('ZSCORE', KEYS[1], ARGV[8])
   if current and tonumber(ARGV[2]) - tonumber(current) < after then return 0 end
@@ -216,6 +232,7 @@ return index_add(KEYS[1], ARGV[8])
  */
 export const RECORD_ACTIVITY = `${ACTIVITY_PART}
 local after = tonumber(ARGV[5])
+if ARGV[1] == '' and after < ${ACTIVITY_RESOLUTION_MS} then after = ${ACTIVITY_RESOLUTION_MS} end
 if after > 0 then
   local last = redis.call('ZSCORE', KEYS[1], ARGV[8])
   if last and tonumber(ARGV[4]) - tonumber(last) < after then return 0 end
@@ -329,7 +346,7 @@ return destroyed
  * KEYS: user index. ARGV: nowMs. Reply: session ids.
  */
 export const INDEX_READ = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - ${INDEX_GRACE_MS}))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `;
 
