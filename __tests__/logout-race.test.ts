@@ -4,12 +4,11 @@
  * private redis-server; the only thing the test controls is when the slow request may go on.
  */
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import session from "express-session";
 import { createClient } from "redis";
 import { RedisStore } from "../lib/index";
-import { CookieJar, type Deferred, deferred, send } from "./helpers/http-client";
+import { CookieJar, closeServer, type Deferred, deferred, listen, send } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis } from "./helpers/redis-server";
 
 jest.setTimeout(60000);
@@ -78,19 +77,6 @@ function makeApp(store: RedisStore) {
     res.status(500).json({ error: String(error) });
   });
   return { app, hold, holds };
-}
-
-function listen(app: express.Express): Promise<{ server: Server; port: number }> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as AddressInfo).port }));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 }
 
 /** Runs `count` tasks, `batch` at a time in parallel. */

@@ -7,14 +7,13 @@
  */
 
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import session from "express-session";
 import { createClient } from "redis";
 import { createClient as createClient6 } from "redis6";
 import { RedisStore, RedisUnavailableError } from "../lib/index";
 import { recordUnhandledRejections } from "./helpers/host-process";
-import { CookieJar, type HttpOutcome, send } from "./helpers/http-client";
+import { CookieJar, closeServer, type HttpOutcome, listen, send } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
 jest.setTimeout(60000);
@@ -134,19 +133,6 @@ function makeApp(store: RedisStore): express.Express {
     res.status(error instanceof RedisUnavailableError ? 503 : 500).json({ error: errorName(error) });
   });
   return app;
-}
-
-function listen(app: express.Express): Promise<{ server: Server; port: number }> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as AddressInfo).port }));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 }
 
 describe("express + express-session under load while redis-server is SIGKILLed and restarted (node-redis 5)", () => {

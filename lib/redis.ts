@@ -159,14 +159,25 @@ export class RedisGateway {
     }
     const cluster = this.#client as ClusterClient;
     const finished = new Set<string>();
-    const giveUpAt = Date.now() + this.recoveryMs;
+    // The recovery window opens at the first failure, not at the start: a long scan is not cut short.
+    let giveUpAt = Number.POSITIVE_INFINITY;
     for (;;) {
+      // Done only when every slot's current master has been scanned to the end: while node-redis
+      // rediscovers, its slot map is briefly empty, and an empty list of masters is not "all done".
+      if (coversAllSlots(cluster, finished)) return;
       const targets = cluster.masters.filter((master) => !finished.has(addressOf(master)));
-      if (!targets.length) return;
+      if (!targets.length) {
+        giveUpAt = Math.min(giveUpAt, Date.now() + this.recoveryMs);
+        if (Date.now() > giveUpAt)
+          throw new RedisUnavailableError("redis-session-store: the cluster's slot map did not settle during the scan");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
       try {
         const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, finished));
         yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
       } catch (error) {
+        giveUpAt = Math.min(giveUpAt, Date.now() + this.recoveryMs);
         if (Date.now() > giveUpAt) throw error;
         await this.#heal(true);
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -176,7 +187,8 @@ export class RedisGateway {
 
   async *#scanMaster(master: unknown, pattern: string, count: number, finished: Set<string>): AsyncGenerator<string[]> {
     const cluster = this.#client as ClusterClient;
-    const node = await cluster.nodeClient(master);
+    // nodeClient() may wait for a connection to a node that is gone: bounded like a command.
+    const node = await this.#bounded(Promise.resolve(cluster.nodeClient(master)));
     const deadlines = this.#deadlines;
     const send = (args: Args) => {
       if (node.isReady === false) return Promise.reject(unavailable());
@@ -185,6 +197,24 @@ export class RedisGateway {
     };
     yield* scanNode(send, pattern, count);
     finished.add(addressOf(master));
+  }
+
+  /**
+   * Runs one step of a bulk operation (a batch read or delete). On Cluster, a step that fails for
+   * want of a node (failover, a client replaced by a topology refresh) is retried after a refresh
+   * until the recovery window closes, as scans are; elsewhere, and for any other error, it fails.
+   */
+  async retry<T>(step: () => Promise<T>): Promise<T> {
+    const giveUpAt = Date.now() + this.recoveryMs;
+    for (;;) {
+      try {
+        return await step();
+      } catch (error) {
+        if (this.topology !== "cluster" || !(error instanceof RedisUnavailableError) || Date.now() > giveUpAt) throw error;
+        await this.#heal(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   /** How long a cluster scan keeps retrying through a failover before it gives up. */
@@ -212,8 +242,27 @@ export class RedisGateway {
       .map((master) => (master as { client?: StandaloneClient }).client)
       .find((client) => client?.isReady === true);
     if (!live) return;
-    // The caller already has the original error; a failed refresh just waits for the next one.
-    await rediscover.call(cluster._slots, live).catch(() => undefined);
+    // The caller already has the original error; a failed or slow refresh just waits for the next one.
+    await this.#bounded(rediscover.call(cluster._slots, live)).catch(() => undefined);
+  }
+
+  /** Fails a wait on the client that is not a command (connecting, rediscovering) after commandTimeout. */
+  #bounded<T>(wait: Promise<T>): Promise<T> {
+    const ms = this.#deadlines?.ms;
+    if (!ms) return wait;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${ms} ms)`, { code: "ETIMEDOUT" }),
+          ),
+        ms,
+      );
+      timer.unref();
+    });
+    wait.catch(() => undefined);
+    return Promise.race([wait, timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -251,6 +300,13 @@ export class RedisGateway {
 
 function unavailable(): RedisUnavailableError {
   return new RedisUnavailableError("redis-session-store: Redis is not reachable (the client is not ready)");
+}
+
+function coversAllSlots(cluster: ClusterClient, finished: ReadonlySet<string>): boolean {
+  const slots = (cluster as { slots?: ({ master?: unknown } | undefined)[] }).slots;
+  if (!Array.isArray(slots) || slots.length < 16384) return false;
+  for (const shard of slots) if (!shard?.master || !finished.has(addressOf(shard.master))) return false;
+  return true;
 }
 
 function addressOf(master: unknown): string {

@@ -466,7 +466,7 @@ export class RedisStore extends Store implements ReadinessTarget {
         await unlinks.run(async () => {
           for await (const keys of this.#scanKeys()) {
             for (const group of this.#redis.groupBySlot(keys, (key) => key))
-              await unlinks.add(this.#redis.command(group[0], ["UNLINK", ...group]));
+              await unlinks.add(this.#redis.retry(() => this.#redis.command(group[0], ["UNLINK", ...group])));
           }
         });
       }),
@@ -522,7 +522,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** Reads and decodes one batch of session keys (per slot); unreadable and vanished ones are left out. */
   async #readSessions(keys: readonly string[]): Promise<ScannedSession[]> {
     const groups = this.#redis.groupBySlot(keys, (key) => key);
-    const batches = await Promise.all(groups.map((group) => this.#readBatch(group)));
+    const batches = await Promise.all(groups.map((group) => this.#redis.retry(() => this.#readBatch(group))));
     // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
     const decoded: { id: string; session: SessionData | null | Promise<SessionData | null>; expireAt: number }[] = [];
     let async = false;

@@ -3,7 +3,8 @@
  * request, a cookie jar per "device", and a hard bound after which a request counts as unanswered
  * (it never rejects: every outcome is a value the test can assert on).
  */
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 
 export interface HttpOutcome {
   /** 0 when there was no HTTP answer (connection error, reset, or no answer within the bound). */
@@ -98,4 +99,21 @@ export function deferred<T = void>(): Deferred<T> {
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/** Starts an app on a free port of 127.0.0.1. */
+export function listen(app: {
+  listen: (port: number, host: string, ready: () => void) => Server;
+}): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as AddressInfo).port }));
+  });
+}
+
+/** Closes a server and every connection still open on it. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }
