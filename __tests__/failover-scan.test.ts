@@ -26,7 +26,13 @@ test.each([5, 6] as const)(
         scanCount: 5,
         userId: false,
         commandTimeout: 1000,
-        serializer: { stringify: JSON.stringify, parse: async (text: string) => (await gate, JSON.parse(text)) },
+        serializer: {
+          stringify: JSON.stringify,
+          parse: async (text: string) => {
+            await gate;
+            return JSON.parse(text);
+          },
+        },
       });
       const expires = new Date(Date.now() + 600_000);
       const seeded = Array.from({ length: 300 }, (_, i) => `s${i}`);
