@@ -365,7 +365,7 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
     const promotedAfter = await s.awaitFailover(killed, { timeoutMs: 20000 });
     stage("promoted", promotedAfter, summary(load.stats));
     let probe = 0;
-    const recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 15000);
+    const recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 40000);
     stage("recovered", summary(load.stats));
     await new Promise((resolve) => setTimeout(resolve, AFTER_RECOVERY_MS)); // load keeps running
     await load.stop();
