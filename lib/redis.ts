@@ -102,13 +102,11 @@ export class RedisGateway {
     } catch (error) {
       return Promise.reject(translate(error));
     }
-    const answer = (this.#deadlines ? this.#deadlines.track(sent) : sent.catch(rethrowTranslated)) as Promise<T>;
+    const answer = this.#answer(sent) as Promise<T>;
     if (this.topology !== "cluster") return answer;
     return answer.catch((error: unknown) => {
-      if (
-        error instanceof RedisUnavailableError ||
-        /CLUSTERDOWN|ECONNREFUSED|Socket closed|closed/i.test(String((error as Error)?.message))
-      ) {
+      // translate() has already turned lost connections and CLUSTERDOWN into RedisUnavailableError.
+      if (error instanceof RedisUnavailableError) {
         void this.#heal();
       }
       throw error;
@@ -189,12 +187,7 @@ export class RedisGateway {
     const cluster = this.#client as ClusterClient;
     // nodeClient() may wait for a connection to a node that is gone: bounded like a command.
     const node = await this.#bounded(Promise.resolve(cluster.nodeClient(master)));
-    const deadlines = this.#deadlines;
-    const send = (args: Args) => {
-      if (node.isReady === false) return Promise.reject(unavailable());
-      const sent = node.sendCommand(args);
-      return deadlines ? deadlines.track(sent) : sent.catch(rethrowTranslated);
-    };
+    const send = (args: Args) => (node.isReady === false ? Promise.reject(unavailable()) : this.#answer(node.sendCommand(args)));
     yield* scanNode(send, pattern, count);
     finished.add(addressOf(master));
   }
@@ -246,19 +239,18 @@ export class RedisGateway {
     await this.#bounded(rediscover.call(cluster._slots, live)).catch(() => undefined);
   }
 
+  /** A sent command's reply, bounded by commandTimeout, with connection errors translated. */
+  #answer<T>(sent: Promise<T>): Promise<T> {
+    return this.#deadlines ? this.#deadlines.track(sent) : sent.catch(rethrowTranslated);
+  }
+
   /** Fails a wait on the client that is not a command (connecting, rediscovering) after commandTimeout. */
   #bounded<T>(wait: Promise<T>): Promise<T> {
     const ms = this.#deadlines?.ms;
     if (!ms) return wait;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${ms} ms)`, { code: "ETIMEDOUT" }),
-          ),
-        ms,
-      );
+      timer = setTimeout(() => reject(timedOut(ms)), ms);
       timer.unref();
     });
     wait.catch(() => undefined);
@@ -296,6 +288,10 @@ export class RedisGateway {
     }
     watcher.stores.add(new WeakRef(target));
   }
+}
+
+function timedOut(ms: number): RedisUnavailableError {
+  return new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${ms} ms)`, { code: "ETIMEDOUT" });
 }
 
 function unavailable(): RedisUnavailableError {
@@ -379,11 +375,7 @@ class Deadlines {
       if (!deadline.done && deadline.at > now) break;
       if (!deadline.done) {
         deadline.done = true;
-        deadline.reject(
-          new RedisUnavailableError(`redis-session-store: Redis did not answer within commandTimeout (${this.ms} ms)`, {
-            code: "ETIMEDOUT",
-          }),
-        );
+        deadline.reject(timedOut(this.ms));
       }
       this.#head++;
     }

@@ -207,13 +207,14 @@ export class RedisStore extends Store implements ReadinessTarget {
   // ---- express-session contract -------------------------------------------------------------
 
   /**
-   * Loads a session, or null. When the session's expiry follows its cookie, `cookie.expires` is
-   * reported as the key's real expiry, so a touch() is visible. An unreadable value gives null and
-   * a `decodeError` event, so that visitor gets a fresh session instead of an error on every request.
+   * Loads a session, or null. A touch() is visible in `cookie.expires`: with the JSON serializer
+   * the touch rewrote it in the stored value; with a custom one, it is read from the key's expiry.
+   * An unreadable value gives null and a `decodeError` event, so that visitor gets a fresh session
+   * instead of an error on every request.
    */
   get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> {
     return settle(
-      attempt(() => this.#get(checkSid(sid)) as Promise<SessionData | null>),
+      attempt(() => this.#get(checkSid(sid))),
       callback,
     );
   }
@@ -300,7 +301,10 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
   }
 
-  /** Extends a session's life without rewriting it, so a concurrent save is never lost. */
+  /**
+   * Extends a session's life. Only the expiry moves (with the JSON serializer, also the 24
+   * characters of the stored cookie.expires), so a concurrent save is never lost.
+   */
   override touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> {
     return settle(
       attempt(() => this.#touch(checkSid(sid), session)),
@@ -414,7 +418,6 @@ export class RedisStore extends Store implements ReadinessTarget {
     );
   }
 
-  /** How many sessions there are. */
   /**
    * How many sessions there are, counted batch by batch: memory stays O(scanCount) however many
    * sessions there are. SCAN may return a key twice while Redis resizes its hash table, so during a
