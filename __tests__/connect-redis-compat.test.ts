@@ -5,28 +5,20 @@
  *    store with only its import changed, except the one expectation that encodes connect-redis
  *    issue #259 (all() still showing the pre-touch expiry). Its file is copied at test time, not committed.
  */
+
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { describe, expect, test } from "@jest/globals";
 import { RedisStore as ConnectRedisStore } from "connect-redis";
 import type { SessionData } from "express-session";
-import { createClient } from "redis";
 import { RedisStore } from "../lib/index";
-import { testRedis } from "./helpers/redis-server";
+import { type TestClient, useTestClient } from "./helpers/test-client";
 
 describe("sessions written by connect-redis 10", () => {
-  let redis: Awaited<ReturnType<typeof testRedis>>;
-  let client: ReturnType<typeof createClient>;
+  let client: TestClient;
   const prefix = `compat-${process.pid}:`;
-
-  beforeAll(async () => {
-    redis = await testRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  afterAll(async () => {
-    client.destroy();
-    await redis.close();
+  useTestClient((connected) => {
+    client = connected;
   });
 
   test("are read unchanged by ours, and ours by connect-redis", async () => {

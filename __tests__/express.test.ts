@@ -2,31 +2,23 @@
  * express-session end to end through supertest, on a real Redis: the behaviours an application
  * relies on when it swaps its store for ours.
  */
-import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+
+import { describe, expect, test } from "@jest/globals";
 import express from "express";
 import session, { type SessionOptions } from "express-session";
-import { createClient } from "redis";
 import request from "supertest";
 import { RedisStore, type RedisStoreOptions } from "../lib/index";
-import { testRedis, waitFor } from "./helpers/redis-server";
+import { waitFor } from "./helpers/redis-server";
+import { type TestClient, useTestClient } from "./helpers/test-client";
 
 /** What these routes keep in a session (no global SessionData augmentation: the demo has its own). */
 type Data = { views?: number; userId?: string };
 const data = (req: express.Request) => req.session as unknown as Data;
 
-let redis: Awaited<ReturnType<typeof testRedis>>;
-let client: ReturnType<typeof createClient>;
+let client: TestClient;
 let prefixes = 0;
-
-beforeAll(async () => {
-  redis = await testRedis();
-  client = createClient({ url: redis.url });
-  client.on("error", () => undefined);
-  await client.connect();
-});
-afterAll(async () => {
-  client.destroy();
-  await redis.close();
+useTestClient((connected) => {
+  client = connected;
 });
 
 function app(sessionOptions: Partial<SessionOptions> = {}, storeOptions: Partial<RedisStoreOptions> = {}) {

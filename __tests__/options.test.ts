@@ -1,21 +1,13 @@
 /** Options: connect-redis 10's names, fields and defaults; 0 is a value; bad input names the option. */
-import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+
+import { describe, expect, test } from "@jest/globals";
 import { RedisStore as ConnectRedisStore } from "connect-redis";
-import { createClient } from "redis";
 import { RedisStore } from "../lib/index";
-import { testRedis } from "./helpers/redis-server";
+import { type TestClient, useTestClient } from "./helpers/test-client";
 
-let redis: Awaited<ReturnType<typeof testRedis>>;
-let client: ReturnType<typeof createClient>;
-
-beforeAll(async () => {
-  redis = await testRedis();
-  client = createClient({ url: redis.url });
-  await client.connect();
-});
-afterAll(async () => {
-  client.destroy();
-  await redis.close();
+let client: TestClient;
+useTestClient((connected) => {
+  client = connected;
 });
 
 describe("defaults and public fields", () => {
