@@ -9,12 +9,13 @@
  *
  * Two constants keep frequent requests cheap without weakening any guarantee:
  * - ACTIVITY_RESOLUTION (1 s): a touch() within a second of the session's last recorded activity
- *   moves the session's expiry (always) but not its index score or activity records.
- * - INDEX_GRACE (5 s): so index scores may lag the real expiry by that second, an entry is pruned
- *   only once its score is INDEX_GRACE in the past, and an index key outlives its latest score by as
- *   much. Readers verify every entry against the session itself, so a late prune hides nothing.
+ *   moves the session's expiry (always) but records no activity.
+ * - INDEX_GRACE (5 s): an index entry is pruned only once its score is INDEX_GRACE in the past (on
+ *   Cluster a touch may leave the score up to a second behind), and an index key outlives its
+ *   latest score by as much. Readers verify every entry against the session itself, so a late
+ *   prune hides nothing.
  *
- * Meta value (the key `Keys.meta(sid)`, always in its session's slot, same expiry as the session):
+ * Meta value (the key `Keys.meta(sid)`, always in its session's slot, kept until the horizon below):
  *   "D"            a tombstone: the session was destroyed; set() and touch() are refused
  *   "u" + userId   the live session's owner
  *   (absent)       an anonymous session
@@ -30,6 +31,13 @@
  *   7 countEntries   "1": reply with the owner's index size (maxSessionsPerUser), "0": don't count
  *   8 sid
  *   9 expiresIso     touch only: the new cookie.expires as JSON writes it, "" to move the expiry alone
+ *  10 slackMs        how far past the expiry the owner record and index entry are kept (see below)
+ *
+ * The horizon: a live session's meta key and its owner's index entry are kept until at least
+ * expiry + slack, and never brought closer (a write takes the later of that and the meta key's
+ * current expiry). Scripts that record an owner reply with that horizon, so a store that wrote a
+ * session may later save or touch it with plain commands (SET XX, PEXPIREAT) as long as the new
+ * expiry stays within the horizon: the owner record and the index entry already cover it.
  */
 
 /** See the header: how stale an index score or activity record may be, in ms. */
@@ -50,6 +58,18 @@ local function expire_time(key)
 end
 `;
 
+// The horizon of a write (see the header): ms, or 0 for a session without expiry.
+const HORIZON = `
+local function horizon(meta_key, meta)
+  if ARGV[2] == '0' then return 0 end
+  local at = tonumber(ARGV[2]) + tonumber(ARGV[10])
+  if not meta then return at end
+  local current = expire_time(meta_key)
+  if current > at then return current end
+  return at
+end
+`;
+
 const OWNER_OF = `
 local function owner_of(meta)
   if not meta or string.sub(meta, 1, 1) ~= 'u' then return '' end
@@ -57,8 +77,11 @@ local function owner_of(meta)
 end
 `;
 
-/** Writes the session unless it has a tombstone, and records its owner in the meta key. Returns false when refused. */
-const SET_PART = `
+/**
+ * Writes the session unless it has a tombstone, and records its owner in the meta key until the
+ * horizon. Returns false when refused, else the horizon (0: no expiry or anonymous).
+ */
+const SET_PART = `${EXPIRE_TIME}${HORIZON}
 local function set_session(session, meta_key)
   local meta = redis.call('GET', meta_key)
   if meta == 'D' then return false end
@@ -68,15 +91,17 @@ local function set_session(session, meta_key)
     redis.call('SET', session, ARGV[1], 'PXAT', ARGV[2])
   end
   if ARGV[3] ~= '' then
-    if ARGV[2] == '0' then
+    local keep = horizon(meta_key, meta)
+    if keep == 0 then
       redis.call('SET', meta_key, 'u' .. ARGV[3])
     else
-      redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', ARGV[2])
+      redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', keep)
     end
+    return keep
   elseif meta then
     redis.call('DEL', meta_key)
   end
-  return true
+  return 0
 end
 `;
 
@@ -105,10 +130,14 @@ end
  * cookie.expires in place (GETRANGE of the head, SETRANGE of the 24-character date: the value is
  * never copied whole), atomically, so get() and all() show the touch (connect-redis #259) while a
  * save made by another request in between is kept: only those 24 characters change.
- * Returns -2 (no session), 0 (skipped: moved less than touchAfter), 1.
+ * Returns -2 (no session), 0 (skipped: moved less than touchAfter), else the horizon of the owner
+ * record (1 when there is none: anonymous, or no meta key given).
  */
-const TOUCH_PART = `${EXPIRE_TIME}${FIND_EXPIRES}
+const TOUCH_PART = `${EXPIRE_TIME}${FIND_EXPIRES}${HORIZON}
 local function touch_session(session, meta_key)
+  -- A tombstone next to a live session: a destroy is between its two steps (see the store's destroy()).
+  local meta = meta_key and redis.call('GET', meta_key)
+  if meta == 'D' then return -2 end
   local after = tonumber(ARGV[5])
   if after > 0 then
     local current = expire_time(session)
@@ -120,31 +149,32 @@ local function touch_session(session, meta_key)
     if offset then redis.call('SETRANGE', session, offset, ARGV[9]) end
   end
   if redis.call('PEXPIREAT', session, ARGV[2]) == 0 then return -2 end
-  -- A live session never has a tombstone, so the owner can be (re)written: this also indexes
-  -- sessions that were written by connect-redis and have only been touched since.
+  -- The owner can be (re)written: this also indexes sessions that were written by connect-redis and
+  -- have only been touched since.
   if not meta_key then return 1 end
+  local keep = horizon(meta_key, meta)
   if ARGV[3] ~= '' then
-    redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', ARGV[2])
-  else
-    redis.call('PEXPIREAT', meta_key, ARGV[2])
+    redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', keep)
+    return keep
   end
+  redis.call('PEXPIREAT', meta_key, keep)
   return 1
 end
 `;
 
 /**
- * Adds the session to its owner's index (score: expiry, "+inf" for none) and keeps the index key
+ * Adds the session to its owner's index (score: the horizon, "+inf" for none) and keeps the index key
  * alive as long as its longest-lived session. Expired entries are pruned by the readers, and go with
  * the key when the user's last session expires. Returns the entry count when asked (ARGV[7]), else 0.
  */
 const INDEX_PART = `
-local function index_add(index, sid)
-  if ARGV[2] == '0' then
+local function index_add(index, sid, score)
+  if score == 0 then
     redis.call('ZADD', index, '+inf', sid)
     redis.call('PERSIST', index)
   else
-    redis.call('ZADD', index, ARGV[2], sid)
-    local keep_until = tonumber(ARGV[2]) + ${INDEX_GRACE_MS}
+    redis.call('ZADD', index, score, sid)
+    local keep_until = score + ${INDEX_GRACE_MS}
     local pttl = redis.call('PTTL', index)
     if pttl == -1 or tonumber(ARGV[4]) + pttl < keep_until then redis.call('PEXPIREAT', index, keep_until) end
   end
@@ -168,28 +198,33 @@ end
 /**
  * set() on a single Redis, all at once.
  * KEYS: session, meta, user index (any key when anonymous), active sessions, active users.
- * ARGV: the write layout; ARGV[8] is the session id. Reply: nil when refused, else the index entry count (0 anonymous).
+ * ARGV: the write layout; ARGV[8] is the session id.
+ * Reply: nil when refused, else { index entry count (0 anonymous), horizon (0: anonymous or no expiry) }.
  */
 export const SET_ALL = `${SET_PART}${INDEX_PART}${ACTIVITY_PART}
-if not set_session(KEYS[1], KEYS[2]) then return false end
+local keep = set_session(KEYS[1], KEYS[2])
+if not keep then return false end
 local entries = 0
-if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8]) end
+if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8], keep) end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
-return entries
+return { entries, keep }
 `;
 
 /**
  * touch() on a single Redis. KEYS and ARGV as SET_ALL (ARGV[1] unused).
- * Reply: -2 no session, 0 skipped by touchAfter, 1 touched.
+ * Reply: -2 no session, 0 skipped by touchAfter, else the horizon, which the owner's index entry now
+ * covers too (1 for an anonymous session).
  */
 export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
 local touched = touch_session(KEYS[1], KEYS[2])
-if touched ~= 1 then return touched end
+if touched < 1 then return touched end
+-- The index entry always follows the horizon (however soon after the last touch): readers prune
+-- entries by their score, so an entry must never fall behind its session's expiry.
+if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8], touched) end
 local last = redis.call('ZSCORE', KEYS[4], ARGV[8])
-if last and tonumber(ARGV[4]) - tonumber(last) < ${ACTIVITY_RESOLUTION_MS} then return 1 end
-if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8]) end
+if last and tonumber(ARGV[4]) - tonumber(last) < ${ACTIVITY_RESOLUTION_MS} then return touched end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
-return 1
+return touched
 `;
 
 /** Cluster part: set() of the session alone. KEYS: session, meta. Reply: nil when refused, else 1. */
@@ -223,7 +258,8 @@ if after > 0 and ARGV[2] ~= '0' then
   local current = redis.call('ZSCORE', KEYS[1], ARGV[8])
   if current and tonumber(ARGV[2]) - tonumber(current) < after then return 0 end
 end
-return index_add(KEYS[1], ARGV[8])
+if ARGV[2] == '0' then return index_add(KEYS[1], ARGV[8], 0) end
+return index_add(KEYS[1], ARGV[8], tonumber(ARGV[2]) + tonumber(ARGV[10]))
 `;
 
 /**

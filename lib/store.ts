@@ -2,6 +2,7 @@ import { type SessionData, Store } from "express-session";
 import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
 import { Keys } from "./keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
+import { type Recent, RecentWrites } from "./recent.js";
 import { isNil, type ReadinessTarget, RedisGateway, Script, type Topology } from "./redis.js";
 import * as lua from "./scripts.js";
 import { JSON_SERIALIZER, type Serializer } from "./serializer.js";
@@ -27,6 +28,10 @@ interface ScannedSession {
 
 /** Batches scan() reads ahead of its caller. */
 const READ_AHEAD = 4;
+/** Sessions whose last write this process remembers (RecentWrites): a few MB at most. */
+const RECENT_SESSIONS = 50_000;
+/** The horizon slack (scripts.ts): an eighth of the session's lifetime, at most an hour. */
+const MAX_SLACK_MS = 3_600_000;
 
 /** One of a user's sessions, as listUserSessions() returns it. */
 export interface UserSession {
@@ -161,6 +166,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   readonly topology: Topology;
   readonly #redis: RedisGateway;
   readonly #keys: Keys;
+  /** On a single Redis with the index on: the sessions this process wrote recently (see recent.ts). */
+  readonly #recent: RecentWrites | undefined;
   #warnedDecode = false;
 
   constructor(options: RedisStoreOptions) {
@@ -169,6 +176,9 @@ export class RedisStore extends Store implements ReadinessTarget {
     this.#redis = new RedisGateway(this.options.client, this.options.commandTimeout);
     this.topology = this.#redis.topology;
     this.#keys = new Keys(this.options.prefix, this.options.indexPrefix);
+    // On Cluster a write's parts go to different slots in parallel, so no horizon comes back to
+    // remember: every write there is the full set of scripts.
+    if (this.#tracking && this.topology !== "cluster") this.#recent = new RecentWrites(RECENT_SESSIONS);
     this.#redis.watch(this);
   }
 
@@ -223,7 +233,9 @@ export class RedisStore extends Store implements ReadinessTarget {
   #get(sid: string): Promise<SessionData | null> {
     const key = this.#keys.session(sid);
     if (!this.#readsExpiry) {
-      return this.#redis.command<string | null>(key, ["GET", key]).then((value) => (isNil(value) ? null : this.#decode(sid, value)));
+      return this.#redis.command<string | null, SessionData | null>(key, ["GET", key], (value) =>
+        isNil(value) ? null : this.#decode(sid, value),
+      );
     }
     return this.#redis.script<[string, string] | null>(READ, [key], []).then(async (reply) => {
       if (isNil(reply)) return null;
@@ -266,11 +278,64 @@ export class RedisStore extends Store implements ReadinessTarget {
     const key = this.#keys.session(sid);
     if (!this.#tracking && !this.#tombstones) {
       // connect-redis's cost: one plain SET.
-      return this.#redis
-        .command<unknown>(key, expireAt === 0 ? ["SET", key, value] : ["SET", key, value, "PXAT", String(expireAt)])
-        .then(ignore);
+      return this.#redis.command(key, expireAt === 0 ? ["SET", key, value] : ["SET", key, value, "PXAT", String(expireAt)], ignore);
     }
-    return this.#write(sid, key, value, expireAt, this.#ownerOf(session));
+    const owner = this.#ownerOf(session);
+    const recent = this.#recent?.get(sid);
+    if (recent && expireAt !== 0 && expireAt <= recent.horizon && recent.owner === owner) {
+      return this.#saveKnown(sid, key, value, expireAt, recent);
+    }
+    return this.#write(sid, key, value, expireAt, owner);
+  }
+
+  /**
+   * set() of a session this process wrote recently, within its horizon: a plain SET XX GET and the
+   * activity (two ZADDs, as the script records it). XX never recreates a destroyed session, and the
+   * value it replaced tells whether someone else changed the owner meanwhile; either way the full
+   * script takes over.
+   */
+  #saveKnown(sid: string, key: string, value: string, expireAt: number, recent: Recent): Promise<void> {
+    const now = Date.now();
+    const saved = this.#redis.command<string | null, boolean>(key, ["SET", key, value, "PXAT", String(expireAt), "XX", "GET"], (old) =>
+      isNil(old) ? false : old === value || this.#storedOwner(old) === recent.owner,
+    );
+    return Promise.all([saved, this.#recordActivity(sid, recent.owner, now)]).then(([ok]) => {
+      if (!ok) {
+        this.#recent?.delete(sid);
+        return this.#write(sid, key, value, expireAt, recent.owner);
+      }
+      recent.expiry = expireAt;
+      recent.shown = expireAt;
+      recent.activeAt = now;
+    });
+  }
+
+  /** The owner of a stored value, or undefined when it cannot be read synchronously. */
+  #storedOwner(value: string): string | undefined {
+    try {
+      const session = this.options.serializer.parse(value);
+      if (session === null || typeof session !== "object" || typeof (session as { then?: unknown }).then === "function") return undefined;
+      return this.#ownerOf(session as SessionData);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Activity with plain commands, for the writes that skip the scripts. */
+  #recordActivity(sid: string, owner: string, now: number): Promise<unknown> {
+    const sessions = this.#keys.activeSessions;
+    const at = String(now);
+    const session = this.#redis.command(sessions, ["ZADD", sessions, at, sid]);
+    if (!owner) return session;
+    return Promise.all([session, this.#redis.command(this.#keys.activeUsers, ["ZADD", this.#keys.activeUsers, at, owner])]);
+  }
+
+  /** Remembers a full write: the horizon came back from the script (anonymous sessions have nothing to cover). */
+  #remember(sid: string, owner: string, horizon: number, expiry: number, shown: number, now: number): void {
+    if (!this.#recent || expiry === 0) return;
+    if (!owner) horizon = Number.MAX_SAFE_INTEGER;
+    else if (!(horizon >= expiry)) return;
+    this.#recent.set(sid, { owner, horizon, expiry, shown, activeAt: now });
   }
 
   async #write(sid: string, key: string, value: string, expireAt: number, userId: string): Promise<void> {
@@ -283,9 +348,13 @@ export class RedisStore extends Store implements ReadinessTarget {
       return;
     }
     if (this.#redis.topology !== "cluster") {
-      const reply = await this.#redis.script<number | null>(SET_ALL, [key, meta, ...this.#indexKeys(userId)], argv);
-      if (isNil(reply)) return; // refused: the session was destroyed
-      entries = Number(reply);
+      const reply = await this.#redis.script<[number, number] | null>(SET_ALL, [key, meta, ...this.#indexKeys(userId)], argv);
+      if (isNil(reply)) {
+        this.#recent?.delete(sid);
+        return; // refused: the session was destroyed
+      }
+      entries = Number(reply[0]);
+      this.#remember(sid, userId, Number(reply[1]), expireAt, expireAt, now);
     } else {
       // Cluster: session, index and activity live on different slots; sent together, not atomic.
       const [written, count] = await Promise.all([
@@ -325,22 +394,53 @@ export class RedisStore extends Store implements ReadinessTarget {
       this.#patchesExpiry && (session as { cookie?: { expires?: unknown } }).cookie?.expires ? new Date(expireAt).toISOString() : "";
     if (!this.#tracking && touchAfter === 0 && !iso) {
       // A touch never creates a key, so without an index, touchAfter or a cookie to patch a plain PEXPIREAT is enough.
-      return this.#redis.command<unknown>(key, ["PEXPIREAT", key, String(expireAt)]).then(ignore);
+      return this.#redis.command(key, ["PEXPIREAT", key, String(expireAt)], ignore);
     }
     const userId = this.#ownerOf(session);
+    const recent = this.#recent?.get(sid);
+    if (recent && expireAt <= recent.horizon && recent.owner === userId)
+      return this.#touchKnown(sid, key, expireAt, iso, touchAfter, recent, now);
     const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
     if (!this.#tracking) {
       // No owner to record: the meta key (tombstones only, if any) is left alone.
       return this.#redis.script(TOUCH_VALUE, [key], argv).then(ignore);
     }
     if (this.#redis.topology !== "cluster") {
-      return this.#redis.script(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv).then(ignore);
+      return this.#redis.script<number>(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv).then((reply) => {
+        const touched = Number(reply);
+        if (touched === -2) this.#recent?.delete(sid);
+        else if (touched >= 1) this.#remember(sid, userId, touched, expireAt, iso ? expireAt : (recent?.shown ?? 0), now);
+      });
     }
     return Promise.all([
       this.#redis.script(TOUCH, [key, this.#keys.meta(sid, key)], argv),
       userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
       this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
     ]).then(ignore);
+  }
+
+  /**
+   * touch() of a session this process wrote recently, within its horizon: its owner record and
+   * index entry already cover the new expiry, so only the session moves: a plain PEXPIREAT when the
+   * stored cookie.expires already shows it, else the in-place rewrite; activity once a second, as the
+   * script records it (here by this process's clock).
+   */
+  #touchKnown(sid: string, key: string, expireAt: number, iso: string, touchAfter: number, recent: Recent, now: number): Promise<void> {
+    if (touchAfter > 0 && expireAt - recent.expiry < touchAfter) return Promise.resolve();
+    const rewrite = iso !== "" && expireAt !== recent.shown;
+    const moved = rewrite
+      ? this.#redis.script<number>(TOUCH_VALUE, [key], this.#writeArgs("", expireAt, recent.owner, now, touchAfter, sid, iso)).then(Number)
+      : this.#redis.command<number, number>(key, ["PEXPIREAT", key, String(expireAt)], Number);
+    const active = now - recent.activeAt >= lua.ACTIVITY_RESOLUTION_MS;
+    return (active ? Promise.all([moved, this.#recordActivity(sid, recent.owner, now)]).then(([done]) => done) : moved).then((done) => {
+      if (done === 1) {
+        recent.expiry = expireAt;
+        if (rewrite) recent.shown = expireAt;
+        if (active) recent.activeAt = now;
+      } else if (done !== 0) {
+        this.#recent?.delete(sid); // gone (PEXPIREAT 0, script -2): destroyed or expired
+      }
+    });
   }
 
   /** Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. */
@@ -357,11 +457,27 @@ export class RedisStore extends Store implements ReadinessTarget {
    * entry and drop the stale ones (see the README's data layout).
    */
   #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
+    if (this.#recent) for (const sid of sids) this.#recent.delete(sid);
     if (sids.length === 1 && !this.#tracking && !this.#tombstones) {
       const key = this.#keys.session(sids[0] as string);
-      return this.#redis.command<unknown>(key, ["UNLINK", key]).then(ignore);
+      return this.#redis.command(key, ["UNLINK", key], ignore);
     }
+    if (sids.length === 1 && tombstones && this.#redis.topology !== "cluster") return this.#destroyOne(sids[0] as string);
     return this.#destroyMany(sids, tombstones);
+  }
+
+  /**
+   * One destroy on a single Redis, as two plain commands in this order: the tombstone, then (once
+   * it is acknowledged) the session. From the first step on no script writes the session (set and
+   * touch scripts check the tombstone), and a plain SET XX or PEXPIREAT landing between the steps
+   * is undone by the second. Its activity record is left to the readers, which drop the records of
+   * sessions that are gone, and to pruning.
+   */
+  #destroyOne(sid: string): Promise<void> {
+    const key = this.#keys.session(sid);
+    const meta = this.#keys.meta(sid, key);
+    const tombstone = String(this.options.tombstoneTtl * 1000);
+    return this.#redis.command(meta, ["SET", meta, "D", "PX", tombstone]).then(() => this.#redis.command(key, ["UNLINK", key], ignore));
   }
 
   async #destroyMany(sids: readonly string[], tombstones: boolean): Promise<void> {
@@ -441,6 +557,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   override clear(callback?: Callback<void>): Promise<void> {
     return settle(
       attempt(async () => {
+        this.#recent?.clear();
         // 1. Every signed-in session, user by user, through the active-users set and each user's
         //    index: destroyed with a tombstone (a late save must not sign anyone back in), and the
         //    index dropped. No second SCAN of the keyspace is needed to find them.
@@ -802,7 +919,8 @@ export class RedisStore extends Store implements ReadinessTarget {
     // keeps the script deterministic).
     const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
     const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
-    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid, iso];
+    const slack = this.#recent && expireAt > now ? Math.min(Math.floor((expireAt - now) / 8), MAX_SLACK_MS) : 0;
+    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid, iso, String(slack)];
   }
 
   // ---- helpers ----------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+/**
+ * What this process last wrote for the sessions it served recently, so that the next save or
+ * touch of the same session can use plain commands instead of a script (see scripts.ts, "The
+ * horizon"). It is a hint, never the truth: every fast write is checked by Redis (SET XX fails on a
+ * destroyed session, PEXPIREAT on a missing key does nothing, SET GET returns the value it
+ * replaced), and anything unexpected falls back to the script.
+ */
+
+/** A session as this process last wrote it. All times in ms since the epoch. */
+export interface Recent {
+  /** The owner recorded in its meta key ("" for anonymous). */
+  owner: string;
+  /** Its meta key and its owner's index entry are kept at least until then. */
+  horizon: number;
+  /** Its Redis expiry as last moved here. */
+  expiry: number;
+  /** The cookie.expires inside the stored value as last written here. */
+  shown: number;
+  /** When its activity was last recorded here. */
+  activeAt: number;
+}
+
+/** A first-in-first-out map bounded to `limit` sessions (about 150 bytes each). */
+export class RecentWrites {
+  readonly #entries = new Map<string, Recent>();
+
+  constructor(readonly limit: number) {}
+
+  get(sid: string): Recent | undefined {
+    return this.#entries.get(sid);
+  }
+
+  set(sid: string, recent: Recent): void {
+    if (this.#entries.size >= this.limit && !this.#entries.has(sid)) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(sid, recent);
+  }
+
+  delete(sid: string): void {
+    this.#entries.delete(sid);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
