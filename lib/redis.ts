@@ -227,7 +227,7 @@ export class RedisGateway {
    *
    * A SCAN of one master only promises the keys that stay on it for the whole SCAN. During a reshard
    * a key can leave a master whose SCAN has not reached it yet for one whose SCAN is already past
-   * it: neither returns it (we measured about one moved key in six lost). So the masters' own view of
+   * it: neither returns it (in our reshard test, up to a fifth of the moved keys). So the masters' view of
    * the slots (CLUSTER NODES: who serves each slot, which are being migrated and how many keys they
    * still hold) is read before the scan and after it. Every slot whose owner, migration or key count
    * differs is scanned again on the masters serving or importing it now, keeping only its keys, and
