@@ -117,14 +117,16 @@ export class RedisGateway {
   }
 
   /** Runs a script by SHA; on NOSCRIPT (a new node, a flushed cache) sends the source once. */
-  async script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    const tail = [String(keys.length), ...keys, ...args.map(String)];
-    try {
-      return await this.command<T>(keys[0], ["EVALSHA", script.sha, ...tail]);
-    } catch (error) {
+  script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    const command = ["EVALSHA", script.sha, String(keys.length)];
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(typeof arg === "string" ? arg : String(arg));
+    return this.command<T>(keys[0], command).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return this.command<T>(keys[0], ["EVAL", script.source, ...tail]);
-    }
+      command[0] = "EVAL";
+      command[1] = script.source;
+      return this.command<T>(keys[0], command);
+    });
   }
 
   /**

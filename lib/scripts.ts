@@ -9,7 +9,8 @@
  *
  * Two constants keep frequent requests cheap without weakening any guarantee:
  * - ACTIVITY_RESOLUTION (1 s): a touch() within a second of the session's last recorded activity
- *   moves the session's expiry (always) but records no activity.
+ *   moves the session's expiry (always) but records no activity; so does a repeat set() by the
+ *   store that recorded it (its plain-command path, see "The horizon").
  * - INDEX_GRACE (5 s): an index entry is pruned only once its score is INDEX_GRACE in the past (on
  *   Cluster a touch may leave the score up to a second behind), and an index key outlives its
  *   latest score by as much. Readers verify every entry against the session itself, so a late

@@ -289,8 +289,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /**
-   * set() of a session this process wrote recently, within its horizon: a plain SET XX GET and the
-   * activity (two ZADDs, as the script records it). XX never recreates a destroyed session, and the
+   * set() of a session this process wrote recently, within its horizon: a plain SET XX GET, and the
+   * activity (two ZADDs) once a second, as for touch(). XX never recreates a destroyed session, and the
    * value it replaced tells whether someone else changed the owner meanwhile; either way the full
    * script takes over.
    */
@@ -299,14 +299,15 @@ export class RedisStore extends Store implements ReadinessTarget {
     const saved = this.#redis.command<string | null, boolean>(key, ["SET", key, value, "PXAT", String(expireAt), "XX", "GET"], (old) =>
       isNil(old) ? false : old === value || this.#storedOwner(old) === recent.owner,
     );
-    return Promise.all([saved, this.#recordActivity(sid, recent.owner, now)]).then(([ok]) => {
+    const active = now - recent.activeAt >= lua.ACTIVITY_RESOLUTION_MS;
+    return (active ? Promise.all([saved, this.#recordActivity(sid, recent.owner, now)]).then(([ok]) => ok) : saved).then((ok) => {
       if (!ok) {
         this.#recent?.delete(sid);
         return this.#write(sid, key, value, expireAt, recent.owner);
       }
       recent.expiry = expireAt;
       recent.shown = expireAt;
-      recent.activeAt = now;
+      if (active) recent.activeAt = now;
     });
   }
 
