@@ -8,6 +8,7 @@ import session from "express-session";
 import { createClient } from "redis";
 import request from "supertest";
 import { RedisStore } from "../lib/index";
+import { sidOfMember } from "../lib/keys";
 import { ACTIVITY_RESOLUTION_MS } from "../lib/scripts";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
@@ -81,7 +82,7 @@ async function listed(store: RedisStore, user: string): Promise<string[]> {
 
 /** The raw members of a user's index ZSET. */
 async function rawIndex(store: RedisStore, user: string): Promise<string[]> {
-  return (await client.zRange(`${store.options.indexPrefix}user:${user}`, 0, -1)).sort();
+  return (await client.zRange(`${store.options.indexPrefix}user:${user}`, 0, -1)).map(sidOfMember).sort();
 }
 
 /** Waits until the clock has moved past `ms`, so two activities get different timestamps. */

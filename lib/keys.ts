@@ -93,6 +93,12 @@ export function indexPrefixConflict(indexPrefix: string, prefix: string): boolea
   return indexPrefix.startsWith(prefix) || prefix.startsWith(indexPrefix);
 }
 
+/** The session id of an index entry (see Keys.member). */
+export function sidOfMember(member: string): string {
+  const end = member.indexOf("}");
+  return member.startsWith("{") && end > 0 ? member.slice(end + 1) : member;
+}
+
 /** Key builder bound to one store's prefixes. */
 export class Keys {
   readonly sessionPattern: string;
@@ -117,8 +123,21 @@ export class Keys {
     return sessionKey.slice(this.prefix.length);
   }
 
+  /**
+   * A session's entry in its owner's index: the hash tag of its slot, then its id. The meta key is
+   * `metaPrefix + member`, so a script that reads the index can name each meta key itself.
+   */
+  member(sid: string, sessionKey = this.session(sid)): string {
+    return `{${tagForSlot(keySlot(sessionKey))}}${sid}`;
+  }
+
+  /** What a meta key name starts with, before the member. */
+  get metaPrefix(): string {
+    return `${this.indexPrefix}s:`;
+  }
+
   meta(sid: string, sessionKey = this.session(sid)): string {
-    return `${this.indexPrefix}s:{${tagForSlot(keySlot(sessionKey))}}${sid}`;
+    return this.metaPrefix + this.member(sid, sessionKey);
   }
 
   user(userId: string): string {

@@ -336,6 +336,15 @@ export class RedisGateway {
    * it keeps sending that master's slots to the dead node. When a call fails for want of a
    * connection we ask it to rediscover from a live master (at most once a second). node-redis 6
    * refreshes on its own; the call is harmless there.
+   *
+   * Sentinel gets no such heal, because none can work from here. node-redis 5's Sentinel client
+   * can stop following the master for good: a rediscovery that runs while its master connection is
+   * down, answered by a sentinel that has not yet seen the master die, reconnects to the dead
+   * address and awaits that connection before it asks again; with a reconnectStrategy that never
+   * gives up, forever. Every later rediscovery (scanInterval, +switch-master) and every command
+   * awaits the same promise, and so do its close() and destroy(); the connection lives in the
+   * client's private fields (node-redis #3061 and #3066; node-redis 6 fails that wait instead, PR
+   * #3331). The remedy is the client's: node connections that give up (see the README).
    */
   async #heal(force = false): Promise<void> {
     if (this.topology !== "cluster") return;

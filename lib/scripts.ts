@@ -1,6 +1,7 @@
 /**
- * Lua sources. Every key a script touches comes in KEYS (never built inside a script), and "now"
- * comes in ARGV, so scripts are deterministic and each runs on the slot of its keys.
+ * Lua sources. Every key a script touches comes in KEYS (never built inside a script; the two
+ * single-Redis per-user scripts at the end are the one exception, see there), and "now" comes in
+ * ARGV, so scripts are deterministic and each runs on the slot of its keys.
  *
  * Writes are made of three parts: the session (session key + meta key, one slot), the owner's
  * index (one key), the activity sets (two keys, one slot). On a single Redis (standalone,
@@ -33,6 +34,7 @@
  *   8 sid
  *   9 expiresIso     touch only: the new cookie.expires as JSON writes it, "" to move the expiry alone
  *  10 slackMs        how far past the expiry the owner record and index entry are kept (see below)
+ *  11 member         the session's index entry, "{tag}sid" (Keys.member): meta key = metaPrefix .. member
  *
  * The horizon: a live session's meta key and its owner's index entry are kept until at least
  * expiry + slack, and never brought closer (a write takes the later of that and the meta key's
@@ -206,7 +208,7 @@ export const SET_ALL = `${SET_PART}${INDEX_PART}${ACTIVITY_PART}
 local keep = set_session(KEYS[1], KEYS[2])
 if not keep then return false end
 local entries = 0
-if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[8], keep) end
+if ARGV[3] ~= '' then entries = index_add(KEYS[3], ARGV[11], keep) end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
 return { entries, keep }
 `;
@@ -221,7 +223,7 @@ local touched = touch_session(KEYS[1], KEYS[2])
 if touched < 1 then return touched end
 -- The index entry always follows the horizon (however soon after the last touch): readers prune
 -- entries by their score, so an entry must never fall behind its session's expiry.
-if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[8], touched) end
+if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[11], touched) end
 local last = redis.call('ZSCORE', KEYS[4], ARGV[8])
 if last and tonumber(ARGV[4]) - tonumber(last) < ${ACTIVITY_RESOLUTION_MS} then return touched end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
@@ -248,7 +250,7 @@ return touch_session(KEYS[1], KEYS[2])
 `;
 
 /**
- * Cluster part: the owner's index. KEYS: user index. ARGV: write layout, ARGV[8] the session id.
+ * Cluster part: the owner's index. KEYS: user index. ARGV: write layout, ARGV[11] the index entry.
  * A touch (touchAfter > 0) that would move the entry less than touchAfter writes nothing.
  * Reply: the index entry count.
  */
@@ -256,11 +258,11 @@ export const INDEX_ADD = `${INDEX_PART}
 local after = tonumber(ARGV[5])
 if ARGV[1] == '' and after < ${ACTIVITY_RESOLUTION_MS} then after = ${ACTIVITY_RESOLUTION_MS} end
 if after > 0 and ARGV[2] ~= '0' then
-  local current = redis.call('ZSCORE', KEYS[1], ARGV[8])
+  local current = redis.call('ZSCORE', KEYS[1], ARGV[11])
   if current and tonumber(ARGV[2]) - tonumber(current) < after then return 0 end
 end
-if ARGV[2] == '0' then return index_add(KEYS[1], ARGV[8], 0) end
-return index_add(KEYS[1], ARGV[8], tonumber(ARGV[2]) + tonumber(ARGV[10]))
+if ARGV[2] == '0' then return index_add(KEYS[1], ARGV[11], 0) end
+return index_add(KEYS[1], ARGV[11], tonumber(ARGV[2]) + tonumber(ARGV[10]))
 `;
 
 /**
@@ -380,7 +382,7 @@ return destroyed
 
 /**
  * Prunes expired entries from a user's index and lists the rest.
- * KEYS: user index. ARGV: nowMs. Reply: session ids.
+ * KEYS: user index. ARGV: nowMs. Reply: index entries ("{tag}sid", see Keys.member).
  */
 export const INDEX_READ = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - ${INDEX_GRACE_MS}))
@@ -394,4 +396,84 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
  */
 export const ACTIVITY_PAGE = `
 return redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'BYSCORE', 'REV', 'LIMIT', 0, ARGV[3], 'WITHSCORES')
+`;
+
+// The per-user calls on a single Redis (standalone, Sentinel), in one round trip each. They are the
+// only scripts that name keys KEYS does not hold: the sessions and meta keys of the index entries
+// they read (prefix .. sid, metaPrefix .. entry). A single Redis has no slots, so this is safe there;
+// on Cluster the store reads the index first and sends per-slot scripts instead.
+const INDEX_ENTRIES = `
+local function index_entries(index, now)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - ${INDEX_GRACE_MS}))
+  return redis.call('ZRANGE', index, 0, -1)
+end
+local function sid_of(entry)
+  return string.match(entry, '^{[^}]*}(.*)$') or entry
+end
+local function zrem_all(key, members)
+  for i = 1, #members, 1000 do
+    redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
+  end
+end
+`;
+
+/**
+ * One user's live sessions, verified against their meta keys; entries whose session is gone or
+ * belongs to someone else now are dropped from the index on the way.
+ * KEYS: user index, active sessions. ARGV: nowMs, withValue ("1"/"0"), session prefix, meta prefix, userId.
+ * Reply: flat { sid1, value1 ("" when not asked for), expireAtMs1 (-1: none), lastActiveMs1 ("": none), sid2, ... }.
+ */
+export const USER_SESSIONS = `${EXPIRE_TIME}${INDEX_ENTRIES}
+local owner = 'u' .. ARGV[5]
+local out = {}
+local stale = {}
+for _, entry in ipairs(index_entries(KEYS[1], ARGV[1])) do
+  local sid = sid_of(entry)
+  local session = ARGV[3] .. sid
+  local at = expire_time(session)
+  if at ~= -2 and redis.call('GET', ARGV[4] .. entry) == owner then
+    out[#out + 1] = sid
+    out[#out + 1] = ARGV[2] == '1' and (redis.call('GET', session) or '') or ''
+    out[#out + 1] = tostring(at)
+    out[#out + 1] = redis.call('ZSCORE', KEYS[2], sid) or ''
+  else
+    stale[#stale + 1] = entry
+  end
+end
+zrem_all(KEYS[1], stale)
+return out
+`;
+
+/**
+ * Destroys, with tombstones, the sessions of one user but those in \`except\`: only those whose
+ * meta key still names the user (an entry whose session changed owner must not log the new owner
+ * out). Every entry but the kept ones leaves the index.
+ * KEYS: user index, active sessions. ARGV: nowMs, tombstoneMs ("0": none), session prefix, meta prefix, userId, then the kept ids.
+ * Reply: the number of sessions destroyed.
+ */
+export const DESTROY_USER = `${INDEX_ENTRIES}
+local owner = 'u' .. ARGV[5]
+local tombstone = tonumber(ARGV[2])
+local keep = {}
+for i = 6, #ARGV do keep[ARGV[i]] = true end
+local dropped = {}
+local gone = {}
+for _, entry in ipairs(index_entries(KEYS[1], ARGV[1])) do
+  local sid = sid_of(entry)
+  if not keep[sid] then
+    dropped[#dropped + 1] = entry
+    local meta = ARGV[4] .. entry
+    if redis.call('GET', meta) == owner and redis.call('UNLINK', ARGV[3] .. sid) == 1 then
+      gone[#gone + 1] = sid
+      if tombstone > 0 then
+        redis.call('SET', meta, 'D', 'PX', tombstone)
+      else
+        redis.call('DEL', meta)
+      end
+    end
+  end
+end
+zrem_all(KEYS[1], dropped)
+zrem_all(KEYS[2], gone)
+return #gone
 `;

@@ -1,6 +1,6 @@
 import { type SessionData, Store } from "express-session";
 import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
-import { Keys } from "./keys.js";
+import { Keys, sidOfMember } from "./keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
 import { type Recent, RecentWrites } from "./recent.js";
 import { isNil, type ReadinessTarget, RedisGateway, Script, type Topology } from "./redis.js";
@@ -68,6 +68,13 @@ const INDEX_ADD = new Script(lua.INDEX_ADD);
 const INDEX_READ = new Script(lua.INDEX_READ);
 const ACTIVITY = new Script(lua.RECORD_ACTIVITY);
 const ACTIVITY_PAGE = new Script(lua.ACTIVITY_PAGE);
+const USER_SESSIONS = new Script(lua.USER_SESSIONS);
+const DESTROY_USER = new Script(lua.DESTROY_USER);
+
+/** Most recently active first; ties (and no activity) by id. */
+function byActivity(sessions: UserSession[]): UserSession[] {
+  return sessions.sort((a, b) => (b.lastActive?.getTime() ?? 0) - (a.lastActive?.getTime() ?? 0) || (a.id < b.id ? -1 : 1));
+}
 
 /** Settles a promise into an optional callback; with a callback the returned promise never rejects. */
 function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Promise<T> {
@@ -598,8 +605,12 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** clear() for one user: destroys the sessions the index lists that are still theirs, then the index. */
   async #clearUser(userId: string): Promise<void> {
     const index = this.#keys.user(userId);
-    const sids = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-    if (sids.length) await this.#destroyOwned(userId, sids);
+    if (this.#redis.topology !== "cluster") {
+      await this.#destroyUser(userId, []);
+    } else {
+      const entries = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
+      if (entries.length) await this.#destroyOwned(userId, entries.map(sidOfMember));
+    }
     await this.#redis.command(index, ["UNLINK", index]);
   }
 
@@ -716,13 +727,16 @@ export class RedisStore extends Store implements ReadinessTarget {
         const uid = checkUserId(userId);
         const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
         for (const sid of except) checkSid(sid, "except");
-        // Two round trips: the index, then per slot one script that destroys only the sessions still
-        // owned by this user (checked against their meta keys), with the index entries dropped alongside.
+        if (this.#redis.topology !== "cluster") return this.#destroyUser(uid, [...except]);
+        // Cluster, two round trips: the index, then per slot one script that destroys only the sessions
+        // still owned by this user (checked against their meta keys), with the index entries dropped alongside.
         const index = this.#keys.user(uid);
         const listed = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-        const victims = listed.filter((sid) => !except.has(sid));
+        const victims = listed.filter((entry) => !except.has(sidOfMember(entry)));
         if (!victims.length) return 0;
-        return (await Promise.all([this.#destroyOwned(uid, victims), this.#redis.command(index, ["ZREM", index, ...victims])]))[0];
+        return (
+          await Promise.all([this.#destroyOwned(uid, victims.map(sidOfMember)), this.#redis.command(index, ["ZREM", index, ...victims])])
+        )[0];
       }),
       callback,
     );
@@ -799,16 +813,18 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   async #userSessions(userId: string, withSession: boolean): Promise<UserSession[]> {
+    if (this.#redis.topology !== "cluster") return this.#userSessionsAtOnce(userId, withSession);
     const index = this.#keys.user(userId);
-    const ids = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-    if (!ids.length) return [];
+    const entries = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
+    if (!entries.length) return [];
+    const ids = entries.map(sidOfMember);
     const states = await this.#readMany(ids, withSession);
     const live: UserSession[] = [];
     const stale: string[] = [];
     for (const [i, id] of ids.entries()) {
       const state = states[i];
       if (!state || state.owner !== userId) {
-        stale.push(id);
+        stale.push(entries[i] as string);
         continue;
       }
       let session = {} as SessionData;
@@ -821,8 +837,42 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
     // Self-healing: entries whose session is gone or now belongs to someone else are dropped.
     if (stale.length) await this.#redis.command(index, ["ZREM", index, ...stale]);
-    live.sort((a, b) => (b.lastActive?.getTime() ?? 0) - (a.lastActive?.getTime() ?? 0) || (a.id < b.id ? -1 : 1));
-    return live;
+    return byActivity(live);
+  }
+
+  /** #userSessions on a single Redis: one script reads, verifies and heals the index (USER_SESSIONS). */
+  async #userSessionsAtOnce(userId: string, withSession: boolean): Promise<UserSession[]> {
+    const flat = await this.#redis.script<(string | null | false)[]>(
+      USER_SESSIONS,
+      [this.#keys.user(userId), this.#keys.activeSessions],
+      [Date.now(), withSession ? "1" : "0", this.#keys.prefix, this.#keys.metaPrefix, userId],
+    );
+    const live: UserSession[] = [];
+    for (let i = 0; i < flat.length; i += 4) {
+      const id = String(flat[i]);
+      let session = {} as SessionData;
+      if (withSession) {
+        const decoded = await this.#decode(id, String(flat[i + 1]));
+        if (!decoded) continue;
+        session = decoded;
+      }
+      const expireAt = Number(flat[i + 2]);
+      const active = flat[i + 3];
+      live.push({ id, session, expiresAt: expireAt > 0 ? new Date(expireAt) : null, lastActive: active ? new Date(Number(active)) : null });
+    }
+    return byActivity(live);
+  }
+
+  /** destroyUserSessions on a single Redis: one script (DESTROY_USER). */
+  async #destroyUser(userId: string, except: readonly string[]): Promise<number> {
+    const tombstoneMs = this.#tombstones ? this.options.tombstoneTtl * 1000 : 0;
+    return Number(
+      await this.#redis.script(
+        DESTROY_USER,
+        [this.#keys.user(userId), this.#keys.activeSessions],
+        [Date.now(), tombstoneMs, this.#keys.prefix, this.#keys.metaPrefix, userId, ...except],
+      ),
+    );
   }
 
   /**
@@ -905,7 +955,10 @@ export class RedisStore extends Store implements ReadinessTarget {
       .map((s) => s.id);
     if (!victims.length) return;
     const index = this.#keys.user(userId);
-    await Promise.all([this.#destroy(victims), this.#redis.command(index, ["ZREM", index, ...victims])]);
+    await Promise.all([
+      this.#destroy(victims),
+      this.#redis.command(index, ["ZREM", index, ...victims.map((sid) => this.#keys.member(sid))]),
+    ]);
   }
 
   /** The keys after session and meta in SET_ALL/TOUCH_ALL: user index (a placeholder when anonymous), activity sets. */
@@ -921,7 +974,20 @@ export class RedisStore extends Store implements ReadinessTarget {
     const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
     const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
     const slack = this.#recent && expireAt > now ? Math.min(Math.floor((expireAt - now) / 8), MAX_SLACK_MS) : 0;
-    return [value, String(expireAt), userId, String(now), String(touchAfter), String(pruneBefore), countEntries, sid, iso, String(slack)];
+    const member = userId ? this.#keys.member(sid) : "";
+    return [
+      value,
+      String(expireAt),
+      userId,
+      String(now),
+      String(touchAfter),
+      String(pruneBefore),
+      countEntries,
+      sid,
+      iso,
+      String(slack),
+      member,
+    ];
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
