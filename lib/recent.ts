@@ -20,29 +20,36 @@ export interface Recent {
   activeAt: number;
 }
 
-/** A first-in-first-out map bounded to `limit` sessions (about 150 bytes each). */
+/**
+ * A map bounded to `limit` sessions (about 150 bytes each) in two generations: when the young one
+ * holds half the limit it becomes the old one and the previous old one is dropped. O(1) per call,
+ * with no iteration (evicting from the front of one big Map would walk the holes deletes leave).
+ */
 export class RecentWrites {
-  readonly #entries = new Map<string, Recent>();
+  #young = new Map<string, Recent>();
+  #old = new Map<string, Recent>();
 
   constructor(readonly limit: number) {}
 
   get(sid: string): Recent | undefined {
-    return this.#entries.get(sid);
+    return this.#young.get(sid) ?? this.#old.get(sid);
   }
 
   set(sid: string, recent: Recent): void {
-    if (this.#entries.size >= this.limit && !this.#entries.has(sid)) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
+    this.#young.set(sid, recent);
+    if (this.#young.size * 2 >= this.limit) {
+      this.#old = this.#young;
+      this.#young = new Map();
     }
-    this.#entries.set(sid, recent);
   }
 
   delete(sid: string): void {
-    this.#entries.delete(sid);
+    this.#young.delete(sid);
+    this.#old.delete(sid);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#young.clear();
+    this.#old.clear();
   }
 }

@@ -237,8 +237,8 @@ return 1
 `;
 
 /**
- * touch() with the index off: the session alone (no meta key). KEYS: session.
- * ARGV: the write layout (only 2, 5 and 9 are read). Reply as TOUCH_ALL.
+ * touch() of the session alone (no meta key): with the index off, and for a repeat touch within the
+ * horizon. KEYS: session. ARGV: the write layout (only 2, 5 and 9 are read). Reply as TOUCH_ALL (1: touched).
  */
 export const TOUCH_VALUE = `${TOUCH_PART}
 return touch_session(KEYS[1], nil)

@@ -338,12 +338,21 @@ export class RedisStore extends Store implements ReadinessTarget {
     return Promise.all([session, this.#redis.command(this.#keys.activeUsers, ["ZADD", this.#keys.activeUsers, at, owner])]);
   }
 
-  /** Remembers a full write: the horizon came back from the script (anonymous sessions have nothing to cover). */
+  /**
+   * Remembers a full write: the horizon came back from the script. An anonymous session has no owner
+   * record to cover, but gets the same horizon as if it had one: should it be signed in elsewhere,
+   * the owner record written there reaches at least as far (same lifetime, later write).
+   */
   #remember(sid: string, owner: string, horizon: number, expiry: number, shown: number, now: number): void {
     if (!this.#recent || expiry === 0) return;
-    if (!owner) horizon = Number.MAX_SAFE_INTEGER;
+    if (!owner) horizon = expiry + this.#slack(expiry, now);
     else if (!(horizon >= expiry)) return;
     this.#recent.set(sid, { owner, horizon, expiry, shown, activeAt: now });
+  }
+
+  /** The horizon slack of a write (scripts.ts): an eighth of the session's remaining life, at most MAX_SLACK_MS. */
+  #slack(expireAt: number, now: number): number {
+    return this.#recent && expireAt > now ? Math.min(Math.floor((expireAt - now) / 8), MAX_SLACK_MS) : 0;
   }
 
   async #write(sid: string, key: string, value: string, expireAt: number, userId: string): Promise<void> {
@@ -437,7 +446,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     if (touchAfter > 0 && expireAt - recent.expiry < touchAfter) return Promise.resolve();
     const rewrite = iso !== "" && expireAt !== recent.shown;
     const moved = rewrite
-      ? this.#redis.script<number>(TOUCH_VALUE, [key], this.#writeArgs("", expireAt, recent.owner, now, touchAfter, sid, iso)).then(Number)
+      ? this.#redis.script<number>(TOUCH_VALUE, [key], ["", String(expireAt), "", "", String(touchAfter), "", "", "", iso]).then(Number)
       : this.#redis.command<number, number>(key, ["PEXPIREAT", key, String(expireAt)], Number);
     const active = now - recent.activeAt >= lua.ACTIVITY_RESOLUTION_MS;
     return (active ? Promise.all([moved, this.#recordActivity(sid, recent.owner, now)]).then(([done]) => done) : moved).then((done) => {
@@ -973,7 +982,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     // keeps the script deterministic).
     const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
     const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
-    const slack = this.#recent && expireAt > now ? Math.min(Math.floor((expireAt - now) / 8), MAX_SLACK_MS) : 0;
+    const slack = this.#slack(expireAt, now);
     const member = userId ? this.#keys.member(sid) : "";
     return [
       value,
