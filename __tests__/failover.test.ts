@@ -342,13 +342,31 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
 
 describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (version) => {
   let h: ClientHandle;
+  /** From node-redis's own trace: each master connection it opened, with Date.now(). */
+  const masterConnections: Array<{ at: number; address: string }> = [];
+  /** Called when the client has connected to a sentinel to ask it for the master. */
+  let onAskingSentinel: (() => void) | undefined;
   beforeAll(async () => {
     h = await makeClient(version, "sentinel", sentinels.get(version) as TestSentinel);
+    h.client.setTracer({
+      push: (message: string) => {
+        if (message.startsWith("observe: connected to sentinel")) onAskingSentinel?.();
+        const opened = /^created master client to (\S+)/.exec(message);
+        if (opened) masterConnections.push({ at: Date.now(), address: opened[1] as string });
+      },
+    });
   });
   afterAll(async () => {
     await h?.close();
   });
 
+  // The master is killed just as the client, on its scanInterval tick, has connected to a sentinel
+  // to ask for the master: the sentinel may still name the old master while the client already sees
+  // its connection gone. node-redis 5 then opens a new connection to the dead address and waits for
+  // it before it asks again: with a reconnectStrategy that never gives up, forever (about one run in
+  // four here; node-redis #3061, #3066; node-redis 6 fails that wait instead). makeClient gives
+  // node-redis 5's node connections a strategy that gives up after a few attempts, as the README
+  // says to, and the FIGURE line tells whether this run took that path.
   test("a SIGKILLed master: calls never hang, the store follows the promotion by itself", async () => {
     const s = sentinels.get(version) as TestSentinel;
     const store = new RedisStore({ client: h.client, prefix: `fo-sentinel-v${version}:`, commandTimeout: COMMAND_TIMEOUT });
@@ -357,7 +375,17 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
     const load = startLoad(store, "w", CONCURRENCY, () => killedAt);
     loads.add(load);
     await new Promise((resolve) => setTimeout(resolve, WARMUP_MS)); // load runs meanwhile
+    // The next tick (every second); a plain kill after 3 s should node-redis's trace ever change.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      onAskingSentinel = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    onAskingSentinel = undefined;
     const ackedBeforeKill = load.stats.written.size;
+    const deadAddress = `127.0.0.1:${s.master.port}`;
     const killed = await s.killMaster();
     stage("killed", killed.killed.port, summary(load.stats));
     killedAt = killed.killedAt;
@@ -365,24 +393,7 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
     const promotedAfter = await s.awaitFailover(killed, { timeoutMs: 20000 });
     stage("promoted", promotedAfter, summary(load.stats));
     let probe = 0;
-    let recoveredAt: number;
-    try {
-      recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 40000);
-    } catch (error) {
-      // node-redis 5's Sentinel client now and then keeps its dead master (isReady stays true) and
-      // never follows the promotion; node-redis 6's always does. What the store owes either way,
-      // every call settling within the bound with a RedisUnavailableError, is still checked.
-      if (version !== 5) throw error;
-      await load.stop();
-      console.log(
-        `FIGURE sentinel failover (node-redis 5): the client did not follow the promotion within 40 s (${(error as Error).message.slice(0, 120)}); load: ${summary(load.stats)}`,
-      );
-      expect(load.stats.hung).toBe(0);
-      expect(load.stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
-      expect(load.stats.missingBeforeKill).toBe(0);
-      expect(Object.fromEntries(load.stats.foreign)).toEqual({});
-      return;
-    }
+    const recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 40000);
     stage("recovered", summary(load.stats));
     await new Promise((resolve) => setTimeout(resolve, AFTER_RECOVERY_MS)); // load keeps running
     await load.stop();
@@ -395,11 +406,12 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
     const missingSet = new Set(missing);
     const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
     const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+    const toDeadMaster = masterConnections.filter((c) => c.address === deadAddress && c.at >= killed.killedAt).length;
 
     console.log(
       `FIGURE sentinel failover (node-redis ${version}): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
         ` (${lostAfter} of ${after.length} acknowledged after it); sentinels promoted the replica ${promotedAfter} ms and store writing again ${recoveredAt - killed.killedAt} ms after the SIGKILL;` +
-        ` load: ${summary(stats)}`,
+        ` client opened ${toDeadMaster} connection(s) to the dead master after the kill; load: ${summary(stats)}`,
     );
 
     expect(ackedBeforeKill).toBeGreaterThan(100);

@@ -46,6 +46,9 @@ export interface ClientHandle {
   close(): Promise<void>;
 }
 
+/** Reconnection attempts a node-redis 5 Sentinel client's master connection makes before it gives up. */
+const SENTINEL_V5_NODE_ATTEMPTS = 5;
+
 const label = (version: ClientVersion, topology: TopologyName) => `node-redis ${version} ${topology}`;
 
 export async function makeClient(
@@ -81,10 +84,23 @@ export async function makeClient(
     }
     case "sentinel": {
       const { name, sentinelRootNodes } = target as SentinelTarget;
+      // As the README tells node-redis 5 users: node clients that give up after a few attempts.
+      // node-redis 5's Sentinel client waits for its new master connection before it looks at the
+      // sentinels again; to an address that died, with a strategy that never gives up, it waits forever.
+      const nodeSocket =
+        version === 5
+          ? {
+              ...socket,
+              reconnectStrategy: (retries: number) =>
+                retries >= SENTINEL_V5_NODE_ATTEMPTS
+                  ? new Error("node unreachable: let Sentinel find the master")
+                  : socket.reconnectStrategy(retries),
+            }
+          : socket;
       client = (lib.createSentinel as any)({
         name,
         sentinelRootNodes,
-        nodeClientOptions: { socket },
+        nodeClientOptions: { socket: nodeSocket },
         sentinelClientOptions: { socket },
         // Failover is normally seen through +switch-master; the scan is the fallback.
         scanInterval: 1000,
