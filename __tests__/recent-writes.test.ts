@@ -140,3 +140,19 @@ describe("a process's memory of its sessions never outranks Redis", () => {
     }
   });
 });
+
+describe("a user with thousands of sessions", () => {
+  test("2,500 sessions of one user: listed, counted and destroyed in one call each (scripts chunk what they send to Redis)", async () => {
+    const { a, b } = stores();
+    const sids = Array.from({ length: 2500 }, (_, i) => `many-${i}`);
+    for (let i = 0; i < sids.length; i += 250) await Promise.all(sids.slice(i, i + 250).map((sid) => a.set(sid, sess({ userId: "zoe" }))));
+    await b.set("someone-else", sess({ userId: "zack" }));
+    const listed = await b.listUserSessions("zoe");
+    expect(listed.map((s) => s.id).sort()).toEqual([...sids].sort());
+    expect(await b.countUserSessions("zoe")).toBe(2500);
+    expect(await b.destroyUserSessions("zoe", { except: "many-7" })).toBe(2499);
+    expect((await a.listUserSessions("zoe")).map((s) => s.id)).toEqual(["many-7"]);
+    expect(await a.get("many-8")).toBeNull();
+    expect(await a.countUserSessions("zack")).toBe(1);
+  });
+});

@@ -52,8 +52,7 @@ export const INDEX_GRACE_MS = 5_000;
 // -2: no such key, -1: no expiry.
 const EXPIRE_TIME = `
 local function expire_time(key)
-  local ok, at = pcall(redis.call, 'PEXPIRETIME', key)
-  if ok then return at end
+  if redis.REDIS_VERSION_NUM then return redis.call('PEXPIRETIME', key) end -- both since Redis 7.0
   local pttl = redis.call('PTTL', key)
   if pttl < 0 then return pttl end
   local now = redis.call('TIME')
@@ -403,17 +402,31 @@ return redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'BYSCORE', 'REV', 'LIMIT'
 // they read (prefix .. sid, metaPrefix .. entry). A single Redis has no slots, so this is safe there;
 // on Cluster the store reads the index first and sends per-slot scripts instead.
 const INDEX_ENTRIES = `
-local function index_entries(index, now)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - ${INDEX_GRACE_MS}))
+-- No prune by score first: every entry is checked against its session, and the stale ones leave.
+local function index_entries(index)
   return redis.call('ZRANGE', index, 0, -1)
 end
 local function sid_of(entry)
   return string.match(entry, '^{[^}]*}(.*)$') or entry
 end
+-- Commands over a list of any length, in chunks (unpack is bounded by Lua's C stack).
 local function zrem_all(key, members)
   for i = 1, #members, 1000 do
     redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members)))
   end
+end
+local function chunked(command, first, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local part
+    if first then
+      part = redis.call(command, first, unpack(list, i, math.min(i + 999, #list)))
+    else
+      part = redis.call(command, unpack(list, i, math.min(i + 999, #list)))
+    end
+    for j = 1, #part do out[i + j - 1] = part[j] end
+  end
+  return out
 end
 `;
 
@@ -425,17 +438,30 @@ end
  */
 export const USER_SESSIONS = `${EXPIRE_TIME}${INDEX_ENTRIES}
 local owner = 'u' .. ARGV[5]
+local entries = index_entries(KEYS[1])
+local n = #entries
+if n == 0 then return {} end
+local with_values = ARGV[2] == '1'
+-- One MGET for the owners (and the values): metas first, then the sessions.
+local sids, keys, sessions = {}, {}, {}
+for i, entry in ipairs(entries) do
+  sids[i] = sid_of(entry)
+  sessions[i] = ARGV[3] .. sids[i]
+  keys[i] = ARGV[4] .. entry
+  if with_values then keys[n + i] = sessions[i] end
+end
+local read = chunked('MGET', nil, keys)
+local active = chunked('ZMSCORE', KEYS[2], sids)
 local out = {}
 local stale = {}
-for _, entry in ipairs(index_entries(KEYS[1], ARGV[1])) do
-  local sid = sid_of(entry)
-  local session = ARGV[3] .. sid
-  local at = expire_time(session)
-  if at ~= -2 and redis.call('GET', ARGV[4] .. entry) == owner then
-    out[#out + 1] = sid
-    out[#out + 1] = ARGV[2] == '1' and (redis.call('GET', session) or '') or ''
+for i, entry in ipairs(entries) do
+  local value = with_values and read[n + i] or ''
+  local at = (read[i] == owner and value) and expire_time(sessions[i]) or -2
+  if at ~= -2 then
+    out[#out + 1] = sids[i]
+    out[#out + 1] = value
     out[#out + 1] = tostring(at)
-    out[#out + 1] = redis.call('ZSCORE', KEYS[2], sid) or ''
+    out[#out + 1] = active[i] or ''
   else
     stale[#stale + 1] = entry
   end
@@ -458,18 +484,25 @@ local keep = {}
 for i = 6, #ARGV do keep[ARGV[i]] = true end
 local dropped = {}
 local gone = {}
-for _, entry in ipairs(index_entries(KEYS[1], ARGV[1])) do
+for _, entry in ipairs(index_entries(KEYS[1])) do
+  if not keep[sid_of(entry)] then dropped[#dropped + 1] = entry end
+end
+if #dropped == 0 then return 0 end
+local metas = {}
+for i, entry in ipairs(dropped) do metas[i] = ARGV[4] .. entry end
+local owners = chunked('MGET', nil, metas)
+for i, entry in ipairs(dropped) do
   local sid = sid_of(entry)
-  if not keep[sid] then
-    dropped[#dropped + 1] = entry
-    local meta = ARGV[4] .. entry
-    if redis.call('GET', meta) == owner and redis.call('UNLINK', ARGV[3] .. sid) == 1 then
+  if owners[i] == owner then
+    local meta = metas[i]
+    if redis.call('UNLINK', ARGV[3] .. sid) == 1 then
       gone[#gone + 1] = sid
-      if tombstone > 0 then
-        redis.call('SET', meta, 'D', 'PX', tombstone)
-      else
-        redis.call('DEL', meta)
-      end
+    end
+    -- The owner's meta key goes either way: a tombstone (or nothing) where the session was.
+    if tombstone > 0 then
+      redis.call('SET', meta, 'D', 'PX', tombstone)
+    else
+      redis.call('DEL', meta)
     end
   end
 end
