@@ -469,9 +469,10 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /**
-   * Destroys sessions in per-slot batches (one script each), leaving tombstones, and drops them
-   * from the activity set. Their owners' index entries are left to the readers, which verify every
-   * entry and drop the stale ones (see the README's data layout).
+   * Destroys sessions, leaving tombstones: one on a single Redis in two plain commands (#destroyOne),
+   * several in per-slot batches (one script each, which also drops them from the activity set).
+   * Their owners' index entries are left to the readers, which verify every entry and drop the stale
+   * ones (see the README's data layout).
    */
   #destroy(sids: readonly string[], tombstones = this.#tombstones): Promise<void> {
     if (this.#recent) for (const sid of sids) this.#recent.delete(sid);
