@@ -407,16 +407,16 @@ export class RedisStore extends Store implements ReadinessTarget {
     const key = this.#keys.session(sid);
     const touchAfter = this.options.touchAfter * 1000;
     // With the JSON serializer the touch rewrites the stored cookie.expires in place (see scripts.ts).
-    const iso =
-      this.#patchesExpiry && (session as { cookie?: { expires?: unknown } }).cookie?.expires ? new Date(expireAt).toISOString() : "";
-    if (!this.#tracking && touchAfter === 0 && !iso) {
+    const patch = this.#patchesExpiry && Boolean((session as { cookie?: { expires?: unknown } }).cookie?.expires);
+    if (!this.#tracking && touchAfter === 0 && !patch) {
       // A touch never creates a key, so without an index, touchAfter or a cookie to patch a plain PEXPIREAT is enough.
       return this.#redis.command(key, ["PEXPIREAT", key, String(expireAt)], ignore);
     }
     const userId = this.#ownerOf(session);
     const recent = this.#recent?.get(sid);
     if (recent && expireAt <= recent.horizon && recent.owner === userId)
-      return this.#touchKnown(sid, key, expireAt, iso, touchAfter, recent, now);
+      return this.#touchKnown(sid, key, expireAt, patch, touchAfter, recent, now);
+    const iso = patch ? new Date(expireAt).toISOString() : "";
     const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
     if (!this.#tracking) {
       // No owner to record: the meta key (tombstones only, if any) is left alone.
@@ -442,11 +442,17 @@ export class RedisStore extends Store implements ReadinessTarget {
    * stored cookie.expires already shows it, else the in-place rewrite; activity once a second, as the
    * script records it (here by this process's clock).
    */
-  #touchKnown(sid: string, key: string, expireAt: number, iso: string, touchAfter: number, recent: Recent, now: number): Promise<void> {
+  #touchKnown(sid: string, key: string, expireAt: number, patch: boolean, touchAfter: number, recent: Recent, now: number): Promise<void> {
     if (touchAfter > 0 && expireAt - recent.expiry < touchAfter) return Promise.resolve();
-    const rewrite = iso !== "" && expireAt !== recent.shown;
+    const rewrite = patch && expireAt !== recent.shown;
     const moved = rewrite
-      ? this.#redis.script<number>(TOUCH_VALUE, [key], ["", String(expireAt), "", "", String(touchAfter), "", "", "", iso]).then(Number)
+      ? this.#redis
+          .script<number>(
+            TOUCH_VALUE,
+            [key],
+            ["", String(expireAt), "", "", String(touchAfter), "", "", "", new Date(expireAt).toISOString()],
+          )
+          .then(Number)
       : this.#redis.command<number, number>(key, ["PEXPIREAT", key, String(expireAt)], Number);
     const active = now - recent.activeAt >= lua.ACTIVITY_RESOLUTION_MS;
     return (active ? Promise.all([moved, this.#recordActivity(sid, recent.owner, now)]).then(([done]) => done) : moved).then((done) => {
