@@ -357,8 +357,9 @@ export class RedisStore extends Store implements ReadinessTarget {
 
   async #write(sid: string, key: string, value: string, expireAt: number, userId: string): Promise<void> {
     const now = Date.now();
-    const argv = this.#writeArgs(value, expireAt, userId, now, 0, sid);
-    const meta = this.#keys.meta(sid, key);
+    const member = this.#keys.member(sid, key);
+    const meta = this.#keys.metaPrefix + member;
+    const argv = this.#writeArgs(value, expireAt, userId, now, 0, sid, member);
     let entries: number;
     if (!this.#tracking) {
       await this.#redis.script(SET, [key, meta], argv);
@@ -417,20 +418,22 @@ export class RedisStore extends Store implements ReadinessTarget {
     if (recent && expireAt <= recent.horizon && recent.owner === userId)
       return this.#touchKnown(sid, key, expireAt, patch, touchAfter, recent, now);
     const iso = patch ? new Date(expireAt).toISOString() : "";
-    const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, iso);
+    const member = this.#keys.member(sid, key);
+    const meta = this.#keys.metaPrefix + member;
+    const argv = this.#writeArgs("", expireAt, userId, now, touchAfter, sid, member, iso);
     if (!this.#tracking) {
       // No owner to record: the meta key (tombstones only, if any) is left alone.
       return this.#redis.script(TOUCH_VALUE, [key], argv).then(ignore);
     }
     if (this.#redis.topology !== "cluster") {
-      return this.#redis.script<number>(TOUCH_ALL, [key, this.#keys.meta(sid, key), ...this.#indexKeys(userId)], argv).then((reply) => {
+      return this.#redis.script<number>(TOUCH_ALL, [key, meta, ...this.#indexKeys(userId)], argv).then((reply) => {
         const touched = Number(reply);
         if (touched === -2) this.#recent?.delete(sid);
         else if (touched >= 1) this.#remember(sid, userId, touched, expireAt, iso ? expireAt : (recent?.shown ?? 0), now);
       });
     }
     return Promise.all([
-      this.#redis.script(TOUCH, [key, this.#keys.meta(sid, key)], argv),
+      this.#redis.script(TOUCH, [key, meta], argv),
       userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
       this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
     ]).then(ignore);
@@ -983,14 +986,22 @@ export class RedisStore extends Store implements ReadinessTarget {
   }
 
   /** ARGV of every write script (see scripts.ts for the layout). */
-  #writeArgs(value: string, expireAt: number, userId: string, now: number, touchAfter: number, sid: string, iso = ""): string[] {
+  #writeArgs(
+    value: string,
+    expireAt: number,
+    userId: string,
+    now: number,
+    touchAfter: number,
+    sid: string,
+    member: string,
+    iso = "",
+  ): string[] {
     // Activity older than this session's lifetime is forgotten: a session idle that long has expired.
     // Pruning is O(log n) even when nothing goes, so one write in 16 does it (chosen by `now`, which
     // keeps the script deterministic).
     const pruneBefore = expireAt === 0 || now % 16 !== 0 ? 0 : now - (expireAt - now);
     const countEntries = this.options.maxSessionsPerUser > 0 ? "1" : "0";
     const slack = this.#slack(expireAt, now);
-    const member = userId ? this.#keys.member(sid) : "";
     return [
       value,
       String(expireAt),
@@ -1002,7 +1013,7 @@ export class RedisStore extends Store implements ReadinessTarget {
       sid,
       iso,
       String(slack),
-      member,
+      userId ? member : "",
     ];
   }
 
