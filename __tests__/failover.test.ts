@@ -238,6 +238,38 @@ async function verify(store: RedisStore, written: Map<string, Written>) {
   return { missing, wrong, unreadable };
 }
 
+/** Reads back every acknowledged write (verify) and splits the losses at the kill. */
+async function lossesAround(store: RedisStore, stats: LoadStats, killedAt: number) {
+  const before = [...stats.written].filter(([, w]) => w.ackedAt < killedAt);
+  const after = [...stats.written].filter(([, w]) => w.ackedAt >= killedAt);
+  const { missing, wrong, unreadable } = await verify(store, stats.written);
+  const missingSet = new Set(missing);
+  const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
+  const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+  return { before, after, missing, wrong, unreadable, lostBefore, lostAfter };
+}
+
+/** What the store guarantees through a failover, on every topology. */
+function expectGuarantees(
+  stats: LoadStats,
+  losses: Awaited<ReturnType<typeof lossesAround>>,
+  ackedBeforeKill: number,
+  recoveredAt: number,
+): void {
+  expect(ackedBeforeKill).toBeGreaterThan(100); // the load really ran
+  expect(stats.hung).toBe(0);
+  expect(stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
+  expect(stats.missingBeforeKill).toBe(0);
+  expect(losses.unreadable).toEqual([]);
+  expect(losses.wrong).toEqual([]);
+  // Writes acknowledged after the kill were acknowledged by the promoted master: kept.
+  expect(losses.lostAfter).toBe(0);
+  // Writes kept flowing after the recovery.
+  expect(losses.after.filter(([, w]) => w.ackedAt > recoveredAt).length).toBeGreaterThan(0);
+  // Losing a node surfaces as RedisUnavailableError (or an error Redis replied, e.g. CLUSTERDOWN).
+  expect(Object.fromEntries(stats.foreign)).toEqual({});
+}
+
 function summary(stats: LoadStats): string {
   const kinds = [...stats.errorKinds].map(([kind, count]) => `${count}x ${kind}`).join("; ");
   return `${stats.calls} calls, ${stats.rejected} rejected, ${stats.hung} hung, slowest ${Math.round(stats.maxMs)} ms${kinds ? ` [${kinds}]` : ""}`;
@@ -308,12 +340,8 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
     stage("load stopped", summary(load.stats));
 
     const { stats } = load;
-    const before = [...stats.written].filter(([, w]) => w.ackedAt < killed.killedAt);
-    const after = [...stats.written].filter(([, w]) => w.ackedAt >= killed.killedAt);
-    const { missing, wrong, unreadable } = await verify(store, stats.written);
-    const missingSet = new Set(missing);
-    const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
-    const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+    const losses = await lossesAround(store, stats, killed.killedAt);
+    const { before, after, missing, lostBefore, lostAfter } = losses;
     const lostSlots = await Promise.all(
       missing.map(async (sid) => Number((await cli(killed.replica.port, ["CLUSTER", "KEYSLOT", prefix + sid])).trim())),
     );
@@ -324,19 +352,9 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
         ` load: ${summary(stats)}`,
     );
 
-    expect(ackedBeforeKill).toBeGreaterThan(100); // the load really ran
-    expect(stats.hung).toBe(0);
-    expect(stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
-    expect(stats.missingBeforeKill).toBe(0);
-    expect(unreadable).toEqual([]);
-    expect(wrong).toEqual([]);
+    expectGuarantees(stats, losses, ackedBeforeKill, recoveredAt);
     // What Redis guarantees: only the killed master's unreplicated writes can be lost.
     for (const slot of lostSlots) expect(killed.slots.some(([a, b]) => slot >= a && slot <= b)).toBe(true);
-    expect(lostAfter).toBe(0);
-    // Writes kept flowing after the recovery.
-    expect(after.filter(([, w]) => w.ackedAt > recoveredAt).length).toBeGreaterThan(0);
-    // Losing a node surfaces as RedisUnavailableError (or an error Redis replied, e.g. CLUSTERDOWN).
-    expect(Object.fromEntries(stats.foreign)).toEqual({});
   }, 60000);
 });
 
@@ -400,12 +418,8 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
     stage("load stopped", summary(load.stats));
 
     const { stats } = load;
-    const before = [...stats.written].filter(([, w]) => w.ackedAt < killed.killedAt);
-    const after = [...stats.written].filter(([, w]) => w.ackedAt >= killed.killedAt);
-    const { missing, wrong, unreadable } = await verify(store, stats.written);
-    const missingSet = new Set(missing);
-    const lostBefore = before.filter(([sid]) => missingSet.has(sid)).length;
-    const lostAfter = after.filter(([sid]) => missingSet.has(sid)).length;
+    const losses = await lossesAround(store, stats, killed.killedAt);
+    const { before, after, lostBefore, lostAfter } = losses;
     const toDeadMaster = masterConnections.filter((c) => c.address === deadAddress && c.at >= killed.killedAt).length;
 
     console.log(
@@ -414,15 +428,6 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
         ` client opened ${toDeadMaster} connection(s) to the dead master after the kill; load: ${summary(stats)}`,
     );
 
-    expect(ackedBeforeKill).toBeGreaterThan(100);
-    expect(stats.hung).toBe(0);
-    expect(stats.maxMs).toBeLessThanOrEqual(CALL_BOUND);
-    expect(stats.missingBeforeKill).toBe(0);
-    expect(unreadable).toEqual([]);
-    expect(wrong).toEqual([]);
-    // Writes acknowledged after the kill were acknowledged by the promoted master: kept.
-    expect(lostAfter).toBe(0);
-    expect(after.filter(([, w]) => w.ackedAt > recoveredAt).length).toBeGreaterThan(0);
-    expect(Object.fromEntries(stats.foreign)).toEqual({});
+    expectGuarantees(stats, losses, ackedBeforeKill, recoveredAt);
   }, 60000);
 });

@@ -139,6 +139,19 @@ export function parseClusterNodes(text: string): NodesLine[] {
   return lines;
 }
 
+/** The servers of one test topology, and a stop that kills and removes them all, once. */
+function serverGroup(): { servers: RedisServer[]; stopAll: () => Promise<void> } {
+  const servers: RedisServer[] = [];
+  let stopped = false;
+  const stopAll = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all(servers.map((server) => server.stop(true).catch(() => undefined)));
+    for (const server of servers) removeDir(server);
+  };
+  return { servers, stopAll };
+}
+
 /** Ports must be free together with their bus port (port + 10000): startRedis({ withBus }) does that. */
 async function startNode(args: string[]): Promise<RedisServer> {
   let lastError: unknown;
@@ -171,14 +184,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     "0",
     ...(options.args ?? []),
   ];
-  const servers: RedisServer[] = [];
-  let stopped = false;
-  const stopAll = async () => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all(servers.map((server) => server.stop(true).catch(() => undefined)));
-    for (const server of servers) removeDir(server);
-  };
+  const { servers, stopAll } = serverGroup();
 
   try {
     // One at a time: a started node holds its ports, so the next probe cannot pick them again.
@@ -429,14 +435,7 @@ export async function startSentinel(options: SentinelOptions = {}): Promise<Test
   const name = options.name ?? "rss-master";
   const downAfter = options.downAfter ?? 1000;
   const failoverTimeout = options.failoverTimeout ?? 3000;
-  const servers: RedisServer[] = [];
-  let stopped = false;
-  const stopAll = async () => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all(servers.map((server) => server.stop(true).catch(() => undefined)));
-    for (const server of servers) removeDir(server);
-  };
+  const { servers, stopAll } = serverGroup();
 
   try {
     // Replicas sync at once (the default waits 5 s for more replicas before a diskless transfer).
