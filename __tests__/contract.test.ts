@@ -349,6 +349,61 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     expect(await h.keys(`${store.options.indexPrefix}user:*`)).toEqual([]);
   });
 
+  test("bulk calls honour scanCount per SCAN call; on a single Redis one round trip runs 20 of them", async () => {
+    const store = newStore({ scanCount: 50 });
+    const total = 2500;
+    await pool(
+      Array.from({ length: total }, (_, i) => `sweep-${i}`),
+      100,
+      (sid, i) => store.set(sid, sess(i % 2 ? { userId: `u${i % 7}` } : {})),
+    );
+    // SCAN calls the servers ran (sent by a client or inside a script) and scripts they ran.
+    const counters = async () => {
+      let scans = 0;
+      let scripts = 0;
+      for (const port of serverPorts(topology)) {
+        const info = parseInfo(await cli(port, ["INFO", "commandstats"]));
+        // Calls that ran (a NOSCRIPT EVALSHA, answered by an EVAL, did not).
+        const calls = (command: string) => {
+          const line = info.get(`cmdstat_${command}`) ?? "";
+          return Number(/\bcalls=(\d+)/.exec(line)?.[1] ?? 0) - Number(/failed_calls=(\d+)/.exec(line)?.[1] ?? 0);
+        };
+        scans += calls("scan");
+        scripts += calls("evalsha") + calls("eval");
+      }
+      return { scans, scripts };
+    };
+    const measure = async (call: () => Promise<unknown>) => {
+      const before = await counters();
+      const result = await call();
+      const after = await counters();
+      return { result, scans: after.scans - before.scans, scripts: after.scripts - before.scripts };
+    };
+    // On a single Redis the SCAN calls run inside scripts, 20 to a round trip (1,000 keys' worth);
+    // on Cluster each is its own round trip.
+    const perRoundTrip = (scans: number, scripts: number, others = 0) => {
+      if (topology === "cluster") return;
+      expect(scripts - others).toBeGreaterThanOrEqual(Math.ceil(scans / 20));
+      expect(scripts - others).toBeLessThanOrEqual(Math.ceil(scans / 20) + 1);
+    };
+    for (const call of [() => store.length(), () => store.ids(), () => store.all()]) {
+      const { result, scans, scripts } = await measure(call);
+      expect(typeof result === "number" ? result : (result as unknown[]).length).toBe(total);
+      // Every SCAN call, on the server or from us, covers scanCount (50) slots: about 50 keys.
+      expect(scans).toBeGreaterThanOrEqual(total / 50 / 2);
+      perRoundTrip(scans, scripts);
+    }
+    // clear(): the signed-in half goes user by user through the index, one script for each user in
+    // the active-users set (this store's 7, and any other store's on this indexPrefix).
+    const users = Number(await h.command(["ZCARD", `${store.options.indexPrefix}{active}users`]));
+    expect(users).toBeGreaterThanOrEqual(7);
+    const { scans, scripts } = await measure(() => store.clear());
+    expect(scans).toBeGreaterThanOrEqual(total / 50 / 2);
+    perRoundTrip(scans, scripts, users);
+    expect(await store.length()).toBe(0);
+    expect(await h.keys(`${store.prefix}*`)).toEqual([]);
+  });
+
   // ---- per-user index --------------------------------------------------------------------------
 
   test("listUserSessions: the user's live sessions, newest activity first, with Dates", async () => {

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { RedisUnavailableError } from "./errors.js";
 import { keySlot } from "./keys.js";
+import { SCAN_STEPS } from "./scripts.js";
 
 export type Topology = "standalone" | "cluster" | "sentinel";
 
@@ -61,6 +62,13 @@ export interface ReadinessTarget {
   onRedisDown(): void;
 }
 const watchers = new WeakMap<object, ReadinessWatcher>();
+
+/**
+ * On a single Redis a SCAN runs on the server in stretches of about this many keys' worth of
+ * SCAN calls (10 calls of the default scanCount, 100) per round trip: see SCAN_STEPS.
+ */
+export const SCAN_BUDGET = 1000;
+const SCAN = new Script(SCAN_STEPS);
 
 export class RedisGateway {
   readonly topology: Topology;
@@ -148,6 +156,7 @@ export class RedisGateway {
   /**
    * SCANs every master (all at once on Cluster) for keys matching `pattern`, yielding batches of
    * about `count` keys. The next SCAN of a node is already in flight while its batch is used.
+   * With `stretch`, on a single Redis, a batch is one SCAN_STEPS call: about SCAN_BUDGET keys.
    * A key may be yielded twice if Redis rehashes or a slot moves during the scan (SCAN's guarantee).
    *
    * On Cluster a node that fails mid-scan (failover, restart) does not fail the scan: the client's
@@ -155,10 +164,14 @@ export class RedisGateway {
    * `recoveryMs`; only then does the error reach the caller. Slots that migrate between masters
    * during the scan (a reshard) are scanned again where they now live: see #rescanMovedSlots.
    */
-  async *scan(pattern: string, count: number): AsyncGenerator<string[]> {
+  async *scan(pattern: string, count: number, prefix: string, stretch = false): AsyncGenerator<string[]> {
     if (this.topology !== "cluster") {
       if (!this.ready) throw unavailable();
-      yield* scanNode((args) => this.command(undefined, args), pattern, count);
+      yield* scanNode(
+        stretch
+          ? (cursor) => this.#scanSteps(cursor, pattern, count, "keys", prefix) as Promise<[string, string[]]>
+          : (cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]),
+      );
       return;
     }
     // Without a layout to compare (CLUSTER NODES refused, no master answering), the scan is SCAN's
@@ -166,6 +179,29 @@ export class RedisGateway {
     const layout = await this.#layout().catch(() => undefined);
     yield* this.#scanEveryMaster(pattern, count);
     if (layout) yield* this.#rescanMovedSlots(pattern, count, layout);
+  }
+
+  /**
+   * On a single Redis: counts ("count") or UNLINKs ("unlink") every key matching `pattern` that
+   * starts with `prefix`, without sending the keys to us. One SCAN, run on the server a stretch at a
+   * time (see SCAN_STEPS). Returns how many keys were counted or unlinked.
+   */
+  async sweep(pattern: string, count: number, prefix: string, mode: "count" | "unlink"): Promise<number> {
+    if (this.topology === "cluster") throw new Error("redis-session-store: sweep() is for a single Redis");
+    let total = 0;
+    let cursor = "0";
+    do {
+      const [next, n] = (await this.#scanSteps(cursor, pattern, count, mode, prefix)) as [string, number];
+      cursor = String(next);
+      total += Number(n);
+    } while (cursor !== "0");
+    return total;
+  }
+
+  /** One SCAN_STEPS call: about SCAN_BUDGET keys' worth of SCAN calls of `count`, in one round trip. */
+  #scanSteps(cursor: string, pattern: string, count: number, mode: string, prefix: string): Promise<unknown> {
+    const steps = Math.max(1, Math.ceil(SCAN_BUDGET / count));
+    return this.script(SCAN, [], [cursor, pattern, count, steps, mode, prefix]);
   }
 
   async *#scanEveryMaster(pattern: string, count: number): AsyncGenerator<string[]> {
@@ -206,9 +242,10 @@ export class RedisGateway {
     only?: ReadonlySet<number>,
   ): AsyncGenerator<string[]> {
     const send = await this.#nodeSender(master);
-    if (!only) yield* scanNode(send, pattern, count);
+    const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
+    if (!only) yield* scanNode(ask);
     else
-      for await (const keys of scanNode(send, pattern, count)) {
+      for await (const keys of scanNode(ask)) {
         const wanted = keys.filter((key) => only.has(keySlot(key)));
         if (wanted.length) yield wanted;
       }
@@ -671,8 +708,8 @@ function translate(error: unknown): unknown {
   return error;
 }
 
-async function* scanNode(send: (args: Args) => Promise<unknown>, pattern: string, count: number): AsyncGenerator<string[]> {
-  const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
+/** SCAN of one node, through `ask` (one SCAN call, or a stretch of them), to the end. */
+async function* scanNode(ask: (cursor: string) => Promise<[string, string[]]>): AsyncGenerator<string[]> {
   let pending = ask("0");
   for (;;) {
     const [cursor, keys] = await pending;

@@ -1,6 +1,6 @@
 /**
- * Lua sources. Every key a script touches comes in KEYS (never built inside a script; the two
- * single-Redis per-user scripts at the end are the one exception, see there), and "now" comes in
+ * Lua sources. Every key a script touches comes in KEYS (never built inside a script; the
+ * single-Redis per-user scripts and SCAN_STEPS at the end are the exceptions, see there), and "now" comes in
  * ARGV, so scripts are deterministic and each runs on the slot of its keys.
  *
  * Writes are made of three parts: the session (session key + meta key, one slot), the owner's
@@ -509,4 +509,41 @@ end
 zrem_all(KEYS[1], dropped)
 zrem_all(KEYS[2], gone)
 return #gone
+`;
+
+/**
+ * A stretch of one SCAN run on the server, so that one round trip covers several SCAN calls:
+ * SCAN cursor MATCH pattern COUNT count, up to `steps` times (fewer when the cursor comes back to
+ * 0). Each SCAN call does the work of a SCAN sent by the client (connect-redis's `scanCount`); the
+ * script only saves the round trips between them and, for "count" and "unlink", sending the keys.
+ * Only keys starting with the prefix are used (the pattern is the escaped prefix plus "*").
+ * No KEYS: the keys are found by SCAN, so this runs only on a single Redis (standalone, Sentinel),
+ * where every key is on the one node; like the per-user scripts above, an exception to the KEYS rule.
+ * ARGV: cursor, pattern, count, steps, mode, prefix. Modes:
+ *   "keys"    reply { cursor, { key1, key2, ... } }
+ *   "count"   reply { cursor, number of keys }
+ *   "unlink"  UNLINKs the keys as they are found; reply { cursor, number unlinked }
+ */
+export const SCAN_STEPS = `
+local cursor, steps, mode, prefix = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local found, n = {}, 0
+for _ = 1, steps do
+  local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+  cursor = reply[1]
+  local keys = reply[2]
+  local own = {}
+  for i = 1, #keys do
+    if string.find(keys[i], prefix, 1, true) == 1 then own[#own + 1] = keys[i] end
+  end
+  if mode == 'keys' then
+    for i = 1, #own do found[#found + 1] = own[i] end
+  elseif mode == 'count' then
+    n = n + #own
+  else
+    for i = 1, #own, 1000 do n = n + redis.call('UNLINK', unpack(own, i, math.min(i + 999, #own))) end
+  end
+  if cursor == '0' then break end
+end
+if mode == 'keys' then return { cursor, found } end
+return { cursor, n }
 `;

@@ -537,11 +537,13 @@ export class RedisStore extends Store implements ReadinessTarget {
       attempt(async () => {
         const seen = new Set<string>();
         const sessions: SessionWithId[] = [];
-        for await (const { id, session } of this.scan()) {
-          if (seen.has(id)) continue;
-          seen.add(id);
-          (session as SessionWithId).id = id;
-          sessions.push(session as SessionWithId);
+        for await (const batch of this.#sessionBatches(this.options.scanCount, true)) {
+          for (const { id, session } of batch) {
+            if (seen.has(id)) continue;
+            seen.add(id);
+            (session as SessionWithId).id = id;
+            sessions.push(session as SessionWithId);
+          }
         }
         return sessions;
       }),
@@ -569,6 +571,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   override length(callback?: Callback<number>): Promise<number> {
     return settle(
       attempt(async () => {
+        if (this.#redis.topology !== "cluster")
+          return this.#redis.sweep(this.#keys.sessionPattern, this.options.scanCount, this.options.prefix, "count");
         let count = 0;
         for await (const batch of this.#scanKeys()) count += batch.length;
         return count;
@@ -607,8 +611,13 @@ export class RedisStore extends Store implements ReadinessTarget {
           });
           await this.#redis.command(users, ["UNLINK", this.#keys.activeSessions, users]);
         }
-        // 2. Everything else under the prefix (anonymous sessions, and any an index missed): UNLINK
-        //    per batch, as many batches in flight as the scan produces.
+        // 2. Everything else under the prefix (anonymous sessions, and any an index missed): on a
+        //    single Redis, UNLINKed on the server as the SCAN finds them; on Cluster, UNLINK per
+        //    batch and slot, as many batches in flight as the scan produces.
+        if (this.#redis.topology !== "cluster") {
+          await this.#redis.sweep(this.#keys.sessionPattern, this.options.scanCount, this.options.prefix, "unlink");
+          return;
+        }
         const unlinks = new Batches(16);
         await unlinks.run(async () => {
           for await (const keys of this.#scanKeys()) {
@@ -640,9 +649,14 @@ export class RedisStore extends Store implements ReadinessTarget {
   async *scan(options: { count?: number } = {}): AsyncGenerator<{ id: string; session: SessionData }> {
     const count = options.count ?? this.options.scanCount;
     if (!Number.isInteger(count) || count < 1) throw argumentError("count", "a positive integer", count);
+    for await (const batch of this.#sessionBatches(count, false)) yield* batch;
+  }
+
+  /** The sessions of each scanned batch of keys, read ahead (see scan()); `stretch` as #scanKeys. */
+  async *#sessionBatches(count: number, stretch: boolean): AsyncGenerator<ScannedSession[]> {
     // Read-ahead: up to READ_AHEAD batches are being read while the caller consumes one, so the SCAN
-    // chain, Redis's reads and our parsing overlap. Memory stays bounded by READ_AHEAD x count.
-    const keyBatches = this.#scanKeys(count);
+    // chain, Redis's reads and our parsing overlap. Memory stays bounded by READ_AHEAD x a batch.
+    const keyBatches = this.#scanKeys(count, stretch);
     const pending: Promise<ScannedSession[] | undefined>[] = [];
     let exhausted = false;
     const fill = () => {
@@ -663,7 +677,7 @@ export class RedisStore extends Store implements ReadinessTarget {
       while (pending.length) {
         const batch = await pending.shift();
         fill();
-        if (batch) yield* batch;
+        if (batch) yield batch;
       }
     } finally {
       await keyBatches.return(undefined).catch(ignore);
@@ -709,9 +723,10 @@ export class RedisStore extends Store implements ReadinessTarget {
     return keys.map((_, i) => [isNil(flat[2 * i]) ? null : (flat[2 * i] as string), Number(flat[2 * i + 1])]);
   }
 
-  async *#scanKeys(count = this.options.scanCount): AsyncGenerator<string[]> {
+  /** Batches of session keys: `count` per SCAN; with `stretch`, about SCAN_BUDGET per round trip (single Redis). */
+  async *#scanKeys(count = this.options.scanCount, stretch = true): AsyncGenerator<string[]> {
     const prefix = this.options.prefix;
-    for await (const keys of this.#redis.scan(this.#keys.sessionPattern, count)) {
+    for await (const keys of this.#redis.scan(this.#keys.sessionPattern, count, prefix, stretch)) {
       // SCAN MATCH already filters; this guards against a glob we failed to escape.
       const own = keys.filter((key) => key.startsWith(prefix));
       if (own.length) yield own;
