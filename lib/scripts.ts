@@ -407,7 +407,9 @@ local function index_entries(index)
   return redis.call('ZRANGE', index, 0, -1)
 end
 local function sid_of(entry)
-  return string.match(entry, '^{[^}]*}(.*)$') or entry
+  local close = string.find(entry, '}', 2, true)
+  if close and string.byte(entry, 1) == 123 then return string.sub(entry, close + 1) end -- 123: '{'
+  return entry
 end
 -- Commands over a list of any length, in chunks (unpack is bounded by Lua's C stack).
 local function zrem_all(key, members)

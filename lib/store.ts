@@ -881,18 +881,27 @@ export class RedisStore extends Store implements ReadinessTarget {
       [this.#keys.user(userId), this.#keys.activeSessions],
       [Date.now(), withSession ? "1" : "0", this.#keys.prefix, this.#keys.metaPrefix, userId],
     );
+    // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
+    const sessions: (SessionData | null | Promise<SessionData | null>)[] = [];
+    let async = false;
+    for (let i = 0; i < flat.length; i += 4) {
+      const decoded = withSession ? this.#decode(String(flat[i]), String(flat[i + 1])) : ({} as SessionData);
+      if (decoded instanceof Promise) async = true;
+      sessions.push(decoded);
+    }
+    if (async) for (const [i, decoded] of sessions.entries()) sessions[i] = await decoded;
     const live: UserSession[] = [];
     for (let i = 0; i < flat.length; i += 4) {
-      const id = String(flat[i]);
-      let session = {} as SessionData;
-      if (withSession) {
-        const decoded = await this.#decode(id, String(flat[i + 1]));
-        if (!decoded) continue;
-        session = decoded;
-      }
+      const session = sessions[i / 4] as SessionData | null;
+      if (!session) continue; // unreadable: reported by #decode
       const expireAt = Number(flat[i + 2]);
       const active = flat[i + 3];
-      live.push({ id, session, expiresAt: expireAt > 0 ? new Date(expireAt) : null, lastActive: active ? new Date(Number(active)) : null });
+      live.push({
+        id: String(flat[i]),
+        session,
+        expiresAt: expireAt > 0 ? new Date(expireAt) : null,
+        lastActive: active ? new Date(Number(active)) : null,
+      });
     }
     return byActivity(live);
   }
