@@ -142,6 +142,39 @@ describe("a process's memory of its sessions never outranks Redis", () => {
 });
 
 describe("a user with thousands of sessions", () => {
+  test("repeat saves made together record every session's and user's activity in one ZADD per set, and share its errors", async () => {
+    const { a } = stores();
+    const sids = Array.from({ length: 200 }, (_, i) => `busy-${i}`);
+    const owner = (i: number) => `busy-user-${i % 40}`;
+    await Promise.all(sids.map((sid, i) => a.set(sid, sess({ userId: owner(i) }))));
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the one-second activity resolution
+    const since = Date.now();
+    const zadds = async () =>
+      Number(
+        /\bcalls=(\d+)/.exec((await clientA.info("commandstats")).split("\n").find((l) => l.startsWith("cmdstat_zadd:")) ?? "")?.[1] ?? 0,
+      );
+    const before = await zadds();
+    await Promise.all(sids.map((sid, i) => a.set(sid, sess({ userId: owner(i), again: true }))));
+    // One ZADD per activity set for the 200 saves (counted where no other client shares the server).
+    if (redis.private) expect((await zadds()) - before).toBe(2);
+    const activeSessions = `${a.options.indexPrefix}{active}sessions`;
+    const activeUsers = `${a.options.indexPrefix}{active}users`;
+    expect((await clientA.zRangeByScore(activeSessions, since, "+inf")).sort()).toEqual([...sids].sort());
+    expect(await a.countActiveUsers((Date.now() - since) / 1000 + 0.5)).toBe(40);
+    expect(await clientA.zCount(activeUsers, since, "+inf")).toBe(40);
+
+    // A failed activity write fails every save of its batch (the sessions themselves were saved).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await clientA.del(activeSessions);
+    await clientA.set(activeSessions, "not a sorted set");
+    const results = await Promise.allSettled(sids.slice(0, 20).map((sid, i) => a.set(sid, sess({ userId: owner(i), third: true }))));
+    for (const result of results) {
+      expect(result.status).toBe("rejected");
+      expect(String((result as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    }
+    await clientA.del(activeSessions);
+  });
+
   test("2,500 sessions of one user: listed, counted and destroyed in one call each (scripts chunk what they send to Redis)", async () => {
     const { a, b } = stores();
     const sids = Array.from({ length: 2500 }, (_, i) => `many-${i}`);

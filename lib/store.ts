@@ -21,6 +21,13 @@ interface SessionState {
 }
 
 /** One session as scan() yields it. */
+/** The activity of the plain-command writes made in one tick, sent as one ZADD per set (see #recordActivity). */
+interface ActivityBatch {
+  readonly sessions: string[];
+  readonly users: string[];
+  sent: Promise<unknown>;
+}
+
 interface ScannedSession {
   id: string;
   session: SessionData;
@@ -176,6 +183,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** On a single Redis with the index on: the sessions this process wrote recently (see recent.ts). */
   readonly #recent: RecentWrites | undefined;
   #warnedDecode = false;
+  /** The activity batch filling in this tick, if any. */
+  #activity: ActivityBatch | undefined;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -329,13 +338,33 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
   }
 
-  /** Activity with plain commands, for the writes that skip the scripts. */
+  /**
+   * Activity with plain commands, for the writes that skip the scripts. The calls made in the same
+   * tick (the replies to many requests arrive together) share one ZADD per activity set, sent at the
+   * end of the tick; each call's promise settles with that batch, so its errors reach every caller.
+   */
   #recordActivity(sid: string, owner: string, now: number): Promise<unknown> {
-    const sessions = this.#keys.activeSessions;
+    if (!this.#activity) this.#activity = this.#activityBatch();
+    const batch = this.#activity;
     const at = String(now);
-    const session = this.#redis.command(sessions, ["ZADD", sessions, at, sid]);
-    if (!owner) return session;
-    return Promise.all([session, this.#redis.command(this.#keys.activeUsers, ["ZADD", this.#keys.activeUsers, at, owner])]);
+    batch.sessions.push(at, sid);
+    if (owner) batch.users.push(at, owner);
+    return batch.sent;
+  }
+
+  #activityBatch(): ActivityBatch {
+    const sessions = this.#keys.activeSessions;
+    const users = this.#keys.activeUsers;
+    const batch: ActivityBatch = { sessions: ["ZADD", sessions], users: ["ZADD", users], sent: Promise.resolve() };
+    batch.sent = new Promise((resolve, reject) => {
+      process.nextTick(() => {
+        this.#activity = undefined;
+        const sends = [this.#redis.command(sessions, batch.sessions)];
+        if (batch.users.length > 2) sends.push(this.#redis.command(users, batch.users));
+        Promise.all(sends).then(resolve, reject);
+      });
+    });
+    return batch;
   }
 
   /**
