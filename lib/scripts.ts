@@ -529,20 +529,31 @@ return #gone
 export const SCAN_STEPS = `
 local cursor, steps, mode, prefix = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local found, n = {}, 0
+-- The keys of one SCAN reply that start with the prefix: the reply itself when all do (always, unless
+-- the pattern let something else through), without copying it.
+local function own(keys)
+  for i = 1, #keys do
+    if string.find(keys[i], prefix, 1, true) ~= 1 then
+      local kept = {}
+      for j = 1, #keys do
+        if string.find(keys[j], prefix, 1, true) == 1 then kept[#kept + 1] = keys[j] end
+      end
+      return kept
+    end
+  end
+  return keys
+end
 for _ = 1, steps do
   local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
   cursor = reply[1]
-  local keys = reply[2]
-  local own = {}
-  for i = 1, #keys do
-    if string.find(keys[i], prefix, 1, true) == 1 then own[#own + 1] = keys[i] end
-  end
+  local keys = own(reply[2])
   if mode == 'keys' then
-    for i = 1, #own do found[#found + 1] = own[i] end
+    for i = 1, #keys do found[n + i] = keys[i] end
+    n = n + #keys
   elseif mode == 'count' then
-    n = n + #own
+    n = n + #keys
   else
-    for i = 1, #own, 1000 do n = n + redis.call('UNLINK', unpack(own, i, math.min(i + 999, #own))) end
+    for i = 1, #keys, 1000 do n = n + redis.call('UNLINK', unpack(keys, i, math.min(i + 999, #keys))) end
   end
   if cursor == '0' then break end
 end
