@@ -8,4 +8,5 @@ export {
 export type { RedisStoreOptions, ResolvedOptions, TtlOption, UserIdResolver } from "./options.js";
 export type { Topology } from "./redis.js";
 export type { Serializer } from "./serializer.js";
-export { type ActiveSession, type Callback, RedisStore, type SessionWithId, type UserSession } from "./store.js";
+export { type Callback, RedisStore, type SessionWithId } from "./store.js";
+export type { ActiveSession, UserSession } from "./user-index.js";

@@ -1,11 +1,12 @@
 import { type SessionData, Store } from "express-session";
 import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
-import { Keys, sidOfMember } from "./keys.js";
+import { Keys } from "./keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
 import { type Recent, RecentWrites } from "./recent.js";
 import { isNil, type ReadinessTarget, RedisGateway, Script, type Topology } from "./redis.js";
 import * as lua from "./scripts.js";
 import { JSON_SERIALIZER, type Serializer } from "./serializer.js";
+import { type ActiveSession, UserIndex, type UserSession } from "./user-index.js";
 
 /** Node-style callback: called exactly once, outside any try and outside the promise chain. */
 export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
@@ -13,14 +14,6 @@ export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 /** A session as all() returns it: connect-redis's shape, the session with its id. */
 export type SessionWithId = SessionData & { id: string };
 
-interface SessionState {
-  value: string;
-  owner: string;
-  expiresAt: Date | null;
-  lastActive: Date | null;
-}
-
-/** One session as scan() yields it. */
 /** The activity of the plain-command writes made in one tick, sent as one ZADD per set (see #recordActivity). */
 interface ActivityBatch {
   readonly sessions: string[];
@@ -28,6 +21,7 @@ interface ActivityBatch {
   sent: Promise<unknown>;
 }
 
+/** One session as scan() yields it. */
 interface ScannedSession {
   id: string;
   session: SessionData;
@@ -40,27 +34,6 @@ const RECENT_SESSIONS = 50_000;
 /** The horizon slack (scripts.ts): an eighth of the session's lifetime, at most an hour. */
 const MAX_SLACK_MS = 3_600_000;
 
-/** One of a user's sessions, as listUserSessions() returns it. */
-export interface UserSession {
-  id: string;
-  session: SessionData;
-  /** When Redis will delete the session; null when it has no expiry. */
-  expiresAt: Date | null;
-  /**
-   * The last set() or touch() (to the `touchAfter` window); null only when its activity record was
-   * pruned, which happens when sessions of different lifetimes share a store (see the README).
-   */
-  lastActive: Date | null;
-}
-
-/** One session active within a window, as listActiveSessions() yields it. */
-export interface ActiveSession {
-  id: string;
-  session: SessionData;
-  lastActive: Date;
-  expiresAt: Date | null;
-}
-
 const SET_ALL = new Script(lua.SET_ALL);
 const TOUCH_ALL = new Script(lua.TOUCH_ALL);
 const SET = new Script(lua.SET_SESSION);
@@ -69,20 +42,10 @@ const TOUCH_VALUE = new Script(lua.TOUCH_VALUE);
 const DESTROY = new Script(lua.DESTROY_SESSIONS);
 const READ = new Script(lua.READ_SESSION);
 const READ_BATCH = new Script(lua.READ_SESSIONS);
-const READ_OWNED = new Script(lua.READ_OWNED);
-const DESTROY_OWNED = new Script(lua.DESTROY_OWNED);
 const INDEX_ADD = new Script(lua.INDEX_ADD);
-const INDEX_READ = new Script(lua.INDEX_READ);
 const ACTIVITY = new Script(lua.RECORD_ACTIVITY);
-const ACTIVITY_PAGE = new Script(lua.ACTIVITY_PAGE);
-const USER_SESSIONS = new Script(lua.USER_SESSIONS);
-const DESTROY_USER = new Script(lua.DESTROY_USER);
 
 /** Most recently active first; ties (and no activity) by id. */
-function byActivity(sessions: UserSession[]): UserSession[] {
-  return sessions.sort((a, b) => (b.lastActive?.getTime() ?? 0) - (a.lastActive?.getTime() ?? 0) || (a.id < b.id ? -1 : 1));
-}
-
 /** Settles a promise into an optional callback; with a callback the returned promise never rejects. */
 function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Promise<T> {
   if (typeof callback !== "function") return promise;
@@ -180,6 +143,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   readonly topology: Topology;
   readonly #redis: RedisGateway;
   readonly #keys: Keys;
+  /** The per-user index and activity sets, as read and cleaned up (user-index.ts). */
+  readonly #index: UserIndex;
   /** On a single Redis with the index on: the sessions this process wrote recently (see recent.ts). */
   readonly #recent: RecentWrites | undefined;
   #warnedDecode = false;
@@ -192,6 +157,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     this.#redis = new RedisGateway(this.options.client, this.options.commandTimeout);
     this.topology = this.#redis.topology;
     this.#keys = new Keys(this.options.prefix, this.options.indexPrefix);
+    this.#index = new UserIndex(this.#redis, this.#keys, (sid, value) => this.#decode(sid, value), this.options.tombstoneTtl * 1000);
     // On Cluster a write's parts go to different slots in parallel, so no horizon comes back to
     // remember: every write there is the full set of scripts.
     if (this.#tracking && this.topology !== "cluster") this.#recent = new RecentWrites(RECENT_SESSIONS);
@@ -635,7 +601,7 @@ export class RedisStore extends Store implements ReadinessTarget {
                 String(this.options.scanCount),
               ]);
               cursor = String(next);
-              for (let i = 0; i < flat.length; i += 2) await perUser.add(this.#clearUser(String(flat[i])));
+              for (let i = 0; i < flat.length; i += 2) await perUser.add(this.#index.clear(String(flat[i])));
             } while (cursor !== "0");
           });
           await this.#redis.command(users, ["UNLINK", this.#keys.activeSessions, users]);
@@ -657,18 +623,6 @@ export class RedisStore extends Store implements ReadinessTarget {
       }),
       callback,
     );
-  }
-
-  /** clear() for one user: destroys the sessions the index lists that are still theirs, then the index. */
-  async #clearUser(userId: string): Promise<void> {
-    const index = this.#keys.user(userId);
-    if (this.#redis.topology !== "cluster") {
-      await this.#destroyUser(userId, []);
-    } else {
-      const entries = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-      if (entries.length) await this.#destroyOwned(userId, entries.map(sidOfMember));
-    }
-    await this.#redis.command(index, ["UNLINK", index]);
   }
 
   /**
@@ -767,7 +721,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** The live sessions of one user, newest activity first. Costs O(that user's sessions). */
   listUserSessions(userId: string | number, callback?: Callback<UserSession[]>): Promise<UserSession[]> {
     return settle(
-      attempt(() => this.#userSessions(checkUserId(userId), true)),
+      attempt(() => this.#index.sessions(checkUserId(userId), true)),
       callback,
     );
   }
@@ -775,7 +729,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** How many live sessions one user has. */
   countUserSessions(userId: string | number, callback?: Callback<number>): Promise<number> {
     return settle(
-      attempt(async () => (await this.#userSessions(checkUserId(userId), false)).length),
+      attempt(async () => (await this.#index.sessions(checkUserId(userId), false)).length),
       callback,
     );
   }
@@ -786,20 +740,11 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   destroyUserSessions(userId: string | number, options: { except?: string | string[] } = {}, callback?: Callback<number>): Promise<number> {
     return settle(
-      attempt(async () => {
+      attempt(() => {
         const uid = checkUserId(userId);
         const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
         for (const sid of except) checkSid(sid, "except");
-        if (this.#redis.topology !== "cluster") return this.#destroyUser(uid, [...except]);
-        // Cluster, two round trips: the index, then per slot one script that destroys only the sessions
-        // still owned by this user (checked against their meta keys), with the index entries dropped alongside.
-        const index = this.#keys.user(uid);
-        const listed = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-        const victims = listed.filter((entry) => !except.has(sidOfMember(entry)));
-        if (!victims.length) return 0;
-        return (
-          await Promise.all([this.#destroyOwned(uid, victims.map(sidOfMember)), this.#redis.command(index, ["ZREM", index, ...victims])])
-        )[0];
+        return this.#index.destroy(uid, except);
       }),
       callback,
     );
@@ -808,11 +753,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** Distinct users whose sessions were set or touched within the window. O(log n). */
   countActiveUsers(withinSeconds: number, callback?: Callback<number>): Promise<number> {
     return settle(
-      attempt(async () => {
-        const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
-        const key = this.#keys.activeUsers;
-        return Number(await this.#redis.command(key, ["ZCOUNT", key, String(since), "+inf"]));
-      }),
+      attempt(() => this.#index.countActiveUsers(Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000)),
       callback,
     );
   }
@@ -820,11 +761,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** The ids (as strings) of users active within the window, most recent first. */
   listActiveUsers(withinSeconds: number, callback?: Callback<string[]>): Promise<string[]> {
     return settle(
-      attempt(async () => {
-        const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
-        const key = this.#keys.activeUsers;
-        return this.#redis.command<string[]>(key, ["ZRANGE", key, "+inf", String(since), "BYSCORE", "REV"]);
-      }),
+      attempt(() => this.#index.listActiveUsers(Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000)),
       callback,
     );
   }
@@ -837,179 +774,7 @@ export class RedisStore extends Store implements ReadinessTarget {
     const since = Date.now() - checkSeconds(withinSeconds, "withinSeconds") * 1000;
     const pageSize = options.pageSize ?? this.options.scanCount;
     if (!Number.isInteger(pageSize) || pageSize < 1) throw argumentError("pageSize", "a positive integer", pageSize);
-    const key = this.#keys.activeSessions;
-    let max = "+inf";
-    let seenAtMax = new Set<string>();
-    for (;;) {
-      // Ask for enough rows to get past the ids already yielded at the boundary score.
-      const requested = pageSize + seenAtMax.size;
-      const rows = await this.#redis.script<string[]>(ACTIVITY_PAGE, [key], [max, String(since), requested]);
-      const page: { id: string; score: string }[] = [];
-      for (let i = 0; i < rows.length; i += 2) {
-        const id = rows[i] as string;
-        const score = String(rows[i + 1]);
-        if (score === max && seenAtMax.has(id)) continue;
-        page.push({ id, score });
-      }
-      if (!page.length) return;
-      const states = await this.#readMany(
-        page.map((row) => row.id),
-        true,
-      );
-      const stale: string[] = [];
-      for (const [i, row] of page.entries()) {
-        const state = states[i];
-        if (!state) {
-          stale.push(row.id);
-          continue;
-        }
-        const session = await this.#decode(row.id, state.value);
-        if (session) yield { id: row.id, session, lastActive: new Date(Number(row.score)), expiresAt: state.expiresAt };
-      }
-      if (stale.length) await this.#redis.command(key, ["ZREM", key, ...stale]);
-      if (rows.length / 2 < requested) return;
-      const lastScore = (page[page.length - 1] as { score: string }).score;
-      if (lastScore !== max) seenAtMax = new Set();
-      for (const row of page) if (row.score === lastScore) seenAtMax.add(row.id);
-      max = lastScore;
-    }
-  }
-
-  async #userSessions(userId: string, withSession: boolean): Promise<UserSession[]> {
-    if (this.#redis.topology !== "cluster") return this.#userSessionsAtOnce(userId, withSession);
-    const index = this.#keys.user(userId);
-    const entries = await this.#redis.script<string[]>(INDEX_READ, [index], [Date.now()]);
-    if (!entries.length) return [];
-    const ids = entries.map(sidOfMember);
-    const states = await this.#readMany(ids, withSession);
-    const live: UserSession[] = [];
-    const stale: string[] = [];
-    for (const [i, id] of ids.entries()) {
-      const state = states[i];
-      if (!state || state.owner !== userId) {
-        stale.push(entries[i] as string);
-        continue;
-      }
-      let session = {} as SessionData;
-      if (withSession) {
-        const decoded = await this.#decode(id, state.value);
-        if (!decoded) continue;
-        session = decoded;
-      }
-      live.push({ id, session, expiresAt: state.expiresAt, lastActive: state.lastActive });
-    }
-    // Self-healing: entries whose session is gone or now belongs to someone else are dropped.
-    if (stale.length) await this.#redis.command(index, ["ZREM", index, ...stale]);
-    return byActivity(live);
-  }
-
-  /** #userSessions on a single Redis: one script reads, verifies and heals the index (USER_SESSIONS). */
-  async #userSessionsAtOnce(userId: string, withSession: boolean): Promise<UserSession[]> {
-    const flat = await this.#redis.script<(string | null | false)[]>(
-      USER_SESSIONS,
-      [this.#keys.user(userId), this.#keys.activeSessions],
-      [Date.now(), withSession ? "1" : "0", this.#keys.prefix, this.#keys.metaPrefix, userId],
-    );
-    // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
-    const sessions: (SessionData | null | Promise<SessionData | null>)[] = [];
-    let async = false;
-    for (let i = 0; i < flat.length; i += 4) {
-      const decoded = withSession ? this.#decode(String(flat[i]), String(flat[i + 1])) : ({} as SessionData);
-      if (decoded instanceof Promise) async = true;
-      sessions.push(decoded);
-    }
-    if (async) for (const [i, decoded] of sessions.entries()) sessions[i] = await decoded;
-    const live: UserSession[] = [];
-    for (let i = 0; i < flat.length; i += 4) {
-      const session = sessions[i / 4] as SessionData | null;
-      if (!session) continue; // unreadable: reported by #decode
-      const expireAt = Number(flat[i + 2]);
-      const active = flat[i + 3];
-      live.push({
-        id: String(flat[i]),
-        session,
-        expiresAt: expireAt > 0 ? new Date(expireAt) : null,
-        lastActive: active ? new Date(Number(active)) : null,
-      });
-    }
-    return byActivity(live);
-  }
-
-  /** destroyUserSessions on a single Redis: one script (DESTROY_USER). */
-  async #destroyUser(userId: string, except: readonly string[]): Promise<number> {
-    const tombstoneMs = this.#tombstones ? this.options.tombstoneTtl * 1000 : 0;
-    return Number(
-      await this.#redis.script(
-        DESTROY_USER,
-        [this.#keys.user(userId), this.#keys.activeSessions],
-        [Date.now(), tombstoneMs, this.#keys.prefix, this.#keys.metaPrefix, userId, ...except],
-      ),
-    );
-  }
-
-  /**
-   * Reads sessions with their owners (one script per session, each on its own slot) and their last
-   * activity (one ZMSCORE on the activity set).
-   */
-  async #readMany(ids: readonly string[], withValue: boolean): Promise<(SessionState | undefined)[]> {
-    const activity = this.#keys.activeSessions;
-    const items = ids.map((id, index) => ({ id, index, key: this.#keys.session(id) }));
-    const groups = this.#redis.groupBySlot(items, (item) => item.key);
-    const [replies, scores] = await Promise.all([
-      Promise.all(
-        groups.map((group) =>
-          this.#redis.script<string[]>(
-            READ_OWNED,
-            group.flatMap((item) => [item.key, this.#keys.meta(item.id, item.key)]),
-            [withValue ? "1" : "0"],
-          ),
-        ),
-      ),
-      this.#redis.command<(string | number | null)[]>(activity, ["ZMSCORE", activity, ...ids]),
-    ]);
-    const states = new Array<SessionState | undefined>(ids.length);
-    groups.forEach((group, g) => {
-      const flat = replies[g] as string[];
-      group.forEach((item, i) => {
-        const expireAt = Number(flat[3 * i + 1]);
-        if (expireAt === -2) return;
-        const score = scores[item.index];
-        states[item.index] = {
-          value: String(flat[3 * i]),
-          owner: String(flat[3 * i + 2]),
-          expiresAt: expireAt > 0 ? new Date(expireAt) : null,
-          lastActive: isNil(score) ? null : new Date(Number(score)),
-        };
-      });
-    });
-    return states;
-  }
-
-  /** Destroys the sessions among `sids` that still belong to `userId`, per slot; returns how many. */
-  async #destroyOwned(userId: string, sids: readonly string[]): Promise<number> {
-    const items = sids.map((sid) => ({ sid, key: this.#keys.session(sid) }));
-    const single = this.#redis.topology !== "cluster";
-    const tombstoneMs = this.options.tombstoneTtl * 1000;
-    const destroyed = (
-      await Promise.all(
-        this.#redis
-          .groupBySlot(items, (item) => item.key)
-          .map((group) => {
-            const keys = group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]);
-            if (single) keys.push(this.#keys.activeSessions);
-            return this.#redis.script<string[]>(DESTROY_OWNED, keys, [
-              tombstoneMs,
-              single ? "1" : "0",
-              userId,
-              ...group.map((item) => item.sid),
-            ]);
-          }),
-      )
-    ).flat();
-    // On Cluster the activity set is on another slot: drop exactly the destroyed ids from it.
-    if (!single && destroyed.length)
-      await this.#redis.command(this.#keys.activeSessions, ["ZREM", this.#keys.activeSessions, ...destroyed]);
-    return destroyed.length;
+    yield* this.#index.activeSessions(since, pageSize);
   }
 
   /**
@@ -1018,7 +783,7 @@ export class RedisStore extends Store implements ReadinessTarget {
    * a limit of 1 must not destroy each other; the later one evicts the earlier.
    */
   async #enforceLimit(userId: string, keep: string, now: number): Promise<void> {
-    const sessions = await this.#userSessions(userId, false);
+    const sessions = await this.#index.sessions(userId, false);
     const excess = sessions.length - this.options.maxSessionsPerUser;
     if (excess <= 0) return;
     const victims = sessions
