@@ -1,3 +1,4 @@
+export type { SessionWithId } from "./bulk.js";
 export {
   RedisSessionStoreError,
   RedisUnavailableError,
@@ -8,5 +9,5 @@ export {
 export type { RedisStoreOptions, ResolvedOptions, TtlOption, UserIdResolver } from "./options.js";
 export type { Topology } from "./redis.js";
 export type { Serializer } from "./serializer.js";
-export { type Callback, RedisStore, type SessionWithId } from "./store.js";
+export { type Callback, RedisStore } from "./store.js";
 export type { ActiveSession, UserSession } from "./user-index.js";

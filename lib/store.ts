@@ -1,4 +1,5 @@
 import { type SessionData, Store } from "express-session";
+import { Bulk, reportExpiry, type SessionWithId } from "./bulk.js";
 import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
 import { Keys } from "./keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions, type TtlOption } from "./options.js";
@@ -11,9 +12,6 @@ import { type ActiveSession, UserIndex, type UserSession } from "./user-index.js
 /** Node-style callback: called exactly once, outside any try and outside the promise chain. */
 export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 
-/** A session as all() returns it: connect-redis's shape, the session with its id. */
-export type SessionWithId = SessionData & { id: string };
-
 /** The activity of the plain-command writes made in one tick, sent as one ZADD per set (see #recordActivity). */
 interface ActivityBatch {
   readonly sessions: string[];
@@ -21,14 +19,6 @@ interface ActivityBatch {
   sent: Promise<unknown>;
 }
 
-/** One session as scan() yields it. */
-interface ScannedSession {
-  id: string;
-  session: SessionData;
-}
-
-/** Batches scan() reads ahead of its caller. */
-const READ_AHEAD = 4;
 /** Sessions whose last write this process remembers (RecentWrites): a few MB at most. */
 const RECENT_SESSIONS = 50_000;
 /** The horizon slack (scripts.ts): an eighth of the session's lifetime, at most an hour. */
@@ -41,11 +31,9 @@ const TOUCH = new Script(lua.TOUCH_SESSION);
 const TOUCH_VALUE = new Script(lua.TOUCH_VALUE);
 const DESTROY = new Script(lua.DESTROY_SESSIONS);
 const READ = new Script(lua.READ_SESSION);
-const READ_BATCH = new Script(lua.READ_SESSIONS);
 const INDEX_ADD = new Script(lua.INDEX_ADD);
 const ACTIVITY = new Script(lua.RECORD_ACTIVITY);
 
-/** Most recently active first; ties (and no activity) by id. */
 /** Settles a promise into an optional callback; with a callback the returned promise never rejects. */
 function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Promise<T> {
   if (typeof callback !== "function") return promise;
@@ -59,43 +47,6 @@ function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Prom
       return undefined as T;
     },
   );
-}
-
-/**
- * Keeps up to `limit` calls in flight while a producer (a scan) runs, and fails with the first
- * error only after every call has settled, so no rejection is ever left unhandled.
- */
-class Batches {
-  readonly #inflight = new Set<Promise<void>>();
-  #error: { error: unknown } | undefined;
-
-  constructor(readonly limit: number) {}
-
-  /** Adds a call; waits while `limit` are in flight. */
-  async add(call: Promise<unknown>): Promise<void> {
-    const tracked: Promise<void> = call.then(
-      () => {
-        this.#inflight.delete(tracked);
-      },
-      (error: unknown) => {
-        this.#inflight.delete(tracked);
-        this.#error ??= { error };
-      },
-    );
-    this.#inflight.add(tracked);
-    if (this.#inflight.size >= this.limit) await Promise.race(this.#inflight);
-  }
-
-  /** Runs the producer, then waits for every call; rethrows the producer's error, else the first call's. */
-  async run(produce: () => Promise<void>): Promise<void> {
-    let produced: { error: unknown } | undefined;
-    await produce().catch((error: unknown) => {
-      produced = { error };
-    });
-    await Promise.all(this.#inflight);
-    const failure = produced ?? this.#error;
-    if (failure) throw failure.error;
-  }
 }
 
 function ignore(): void {}
@@ -145,6 +96,8 @@ export class RedisStore extends Store implements ReadinessTarget {
   readonly #keys: Keys;
   /** The per-user index and activity sets, as read and cleaned up (user-index.ts). */
   readonly #index: UserIndex;
+  /** all(), ids(), length(), clear() and scan() (bulk.ts). */
+  readonly #bulk: Bulk;
   /** On a single Redis with the index on: the sessions this process wrote recently (see recent.ts). */
   readonly #recent: RecentWrites | undefined;
   #warnedDecode = false;
@@ -157,7 +110,14 @@ export class RedisStore extends Store implements ReadinessTarget {
     this.#redis = new RedisGateway(this.options.client, this.options.commandTimeout);
     this.topology = this.#redis.topology;
     this.#keys = new Keys(this.options.prefix, this.options.indexPrefix);
-    this.#index = new UserIndex(this.#redis, this.#keys, (sid, value) => this.#decode(sid, value), this.options.tombstoneTtl * 1000);
+    const decode = (sid: string, value: string) => this.#decode(sid, value);
+    this.#index = new UserIndex(this.#redis, this.#keys, decode, this.options.tombstoneTtl * 1000);
+    this.#bulk = new Bulk(this.#redis, this.#keys, decode, {
+      prefix: this.options.prefix,
+      scanCount: this.options.scanCount,
+      readsExpiry: this.#readsExpiry,
+      index: this.#tracking ? this.#index : undefined,
+    });
     // On Cluster a write's parts go to different slots in parallel, so no horizon comes back to
     // remember: every write there is the full set of scripts.
     if (this.#tracking && this.topology !== "cluster") this.#recent = new RecentWrites(RECENT_SESSIONS);
@@ -529,19 +489,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** Every session, each with its `id` (connect-redis's shape). Unreadable values are skipped and reported. */
   override all(callback?: Callback<SessionWithId[]>): Promise<SessionWithId[]> {
     return settle(
-      attempt(async () => {
-        const seen = new Set<string>();
-        const sessions: SessionWithId[] = [];
-        for await (const batch of this.#sessionBatches(this.options.scanCount, true)) {
-          for (const { id, session } of batch) {
-            if (seen.has(id)) continue;
-            seen.add(id);
-            (session as SessionWithId).id = id;
-            sessions.push(session as SessionWithId);
-          }
-        }
-        return sessions;
-      }),
+      attempt(() => this.#bulk.all()),
       callback,
     );
   }
@@ -549,11 +497,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   /** Every session id. */
   ids(callback?: Callback<string[]>): Promise<string[]> {
     return settle(
-      attempt(async () => {
-        const ids = new Set<string>();
-        for await (const keys of this.#scanKeys()) for (const key of keys) ids.add(this.#keys.sid(key));
-        return [...ids];
-      }),
+      attempt(() => this.#bulk.ids()),
       callback,
     );
   }
@@ -565,13 +509,7 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   override length(callback?: Callback<number>): Promise<number> {
     return settle(
-      attempt(async () => {
-        if (this.#redis.topology !== "cluster")
-          return this.#redis.sweep(this.#keys.sessionPattern, this.options.scanCount, this.options.prefix, "count");
-        let count = 0;
-        for await (const batch of this.#scanKeys()) count += batch.length;
-        return count;
-      }),
+      attempt(() => this.#bulk.length()),
       callback,
     );
   }
@@ -582,44 +520,9 @@ export class RedisStore extends Store implements ReadinessTarget {
    */
   override clear(callback?: Callback<void>): Promise<void> {
     return settle(
-      attempt(async () => {
+      attempt(() => {
         this.#recent?.clear();
-        // 1. Every signed-in session, user by user, through the active-users set and each user's
-        //    index: destroyed with a tombstone (a late save must not sign anyone back in), and the
-        //    index dropped. No second SCAN of the keyspace is needed to find them.
-        if (this.#tracking) {
-          const users = this.#keys.activeUsers;
-          const perUser = new Batches(16);
-          await perUser.run(async () => {
-            let cursor = "0";
-            do {
-              const [next, flat] = await this.#redis.command<[string, string[]]>(users, [
-                "ZSCAN",
-                users,
-                cursor,
-                "COUNT",
-                String(this.options.scanCount),
-              ]);
-              cursor = String(next);
-              for (let i = 0; i < flat.length; i += 2) await perUser.add(this.#index.clear(String(flat[i])));
-            } while (cursor !== "0");
-          });
-          await this.#redis.command(users, ["UNLINK", this.#keys.activeSessions, users]);
-        }
-        // 2. Everything else under the prefix (anonymous sessions, and any an index missed): on a
-        //    single Redis, UNLINKed on the server as the SCAN finds them; on Cluster, UNLINK per
-        //    batch and slot, as many batches in flight as the scan produces.
-        if (this.#redis.topology !== "cluster") {
-          await this.#redis.sweep(this.#keys.sessionPattern, this.options.scanCount, this.options.prefix, "unlink");
-          return;
-        }
-        const unlinks = new Batches(16);
-        await unlinks.run(async () => {
-          for await (const keys of this.#scanKeys()) {
-            for (const group of this.#redis.groupBySlot(keys, (key) => key))
-              await unlinks.add(this.#redis.retry(() => this.#redis.command(group[0], ["UNLINK", ...group])));
-          }
-        });
+        return this.#bulk.clear();
       }),
       callback,
     );
@@ -632,88 +535,7 @@ export class RedisStore extends Store implements ReadinessTarget {
   async *scan(options: { count?: number } = {}): AsyncGenerator<{ id: string; session: SessionData }> {
     const count = options.count ?? this.options.scanCount;
     if (!Number.isInteger(count) || count < 1) throw argumentError("count", "a positive integer", count);
-    for await (const batch of this.#sessionBatches(count, false)) yield* batch;
-  }
-
-  /** The sessions of each scanned batch of keys, read ahead (see scan()); `stretch` as #scanKeys. */
-  async *#sessionBatches(count: number, stretch: boolean): AsyncGenerator<ScannedSession[]> {
-    // Read-ahead: up to READ_AHEAD batches are being read while the caller consumes one, so the SCAN
-    // chain, Redis's reads and our parsing overlap. Memory stays bounded by READ_AHEAD x a batch.
-    const keyBatches = this.#scanKeys(count, stretch);
-    const pending: Promise<ScannedSession[] | undefined>[] = [];
-    let exhausted = false;
-    const fill = () => {
-      while (!exhausted && pending.length < READ_AHEAD) {
-        const batch = keyBatches.next().then((next) => {
-          if (next.done) {
-            exhausted = true;
-            return undefined;
-          }
-          return this.#readSessions(next.value);
-        });
-        batch.catch(ignore); // awaited below; this only keeps an early exit from leaving it unhandled
-        pending.push(batch);
-      }
-    };
-    try {
-      fill();
-      while (pending.length) {
-        const batch = await pending.shift();
-        fill();
-        if (batch) yield batch;
-      }
-    } finally {
-      await keyBatches.return(undefined).catch(ignore);
-    }
-  }
-
-  /** Reads and decodes one batch of session keys (per slot); unreadable and vanished ones are left out. */
-  async #readSessions(keys: readonly string[]): Promise<ScannedSession[]> {
-    const groups = this.#redis.groupBySlot(keys, (key) => key);
-    const batches = await Promise.all(groups.map((group) => this.#redis.retry(() => this.#readBatch(group))));
-    // Decoded synchronously (JSON); only an async serializer's parses are awaited, all at once.
-    const decoded: { id: string; session: SessionData | null | Promise<SessionData | null>; expireAt: number }[] = [];
-    let async = false;
-    groups.forEach((group, g) => {
-      const batch = batches[g] as [string | null, number][];
-      group.forEach((key, i) => {
-        const [value, expireAt] = batch[i] as [string | null, number];
-        if (isNil(value)) return; // expired or deleted since the SCAN
-        const id = this.#keys.sid(key);
-        const session = this.#decode(id, value);
-        if (session instanceof Promise) async = true;
-        decoded.push({ id, session, expireAt });
-      });
-    });
-    if (async) for (const item of decoded) item.session = await item.session;
-    const sessions: ScannedSession[] = [];
-    for (const item of decoded) {
-      const session = item.session as SessionData | null;
-      if (!session) continue;
-      if (item.expireAt > 0) reportExpiry(session, item.expireAt);
-      sessions.push({ id: item.id, session });
-    }
-    return sessions;
-  }
-
-  /** Values of keys on one slot, with their real expiries when sessions' expiry follows the cookie. */
-  async #readBatch(keys: readonly string[]): Promise<[string | null, number][]> {
-    if (!this.#readsExpiry) {
-      const values = await this.#redis.command<(string | null)[]>(keys[0], ["MGET", ...keys]);
-      return values.map((value) => [value, -1]);
-    }
-    const flat = await this.#redis.script<(string | null | false)[]>(READ_BATCH, keys, []);
-    return keys.map((_, i) => [isNil(flat[2 * i]) ? null : (flat[2 * i] as string), Number(flat[2 * i + 1])]);
-  }
-
-  /** Batches of session keys: `count` per SCAN; with `stretch`, about SCAN_BUDGET per round trip (single Redis). */
-  async *#scanKeys(count = this.options.scanCount, stretch = true): AsyncGenerator<string[]> {
-    const prefix = this.options.prefix;
-    for await (const keys of this.#redis.scan(this.#keys.sessionPattern, count, prefix, stretch)) {
-      // SCAN MATCH already filters; this guards against a glob we failed to escape.
-      const own = keys.filter((key) => key.startsWith(prefix));
-      if (own.length) yield own;
-    }
+    for await (const batch of this.#bulk.sessions(count, false)) yield* batch;
   }
 
   // ---- per-user index ---------------------------------------------------------------------------
@@ -954,13 +776,4 @@ export class RedisStore extends Store implements ReadinessTarget {
       });
     }
   }
-}
-
-/** Replaces a stored cookie.expires with the key's real expiry when they differ (after a touch). */
-function reportExpiry(session: SessionData, expireAt: number): void {
-  const cookie = (session as { cookie?: { expires?: unknown } }).cookie;
-  if (!cookie?.expires || expireAt <= 0) return;
-  const stored = new Date(cookie.expires as string | number | Date).getTime();
-  if (stored === expireAt) return;
-  cookie.expires = cookie.expires instanceof Date ? new Date(expireAt) : new Date(expireAt).toISOString();
 }
