@@ -495,6 +495,24 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     expect(await store.get("o1")).not.toBeNull();
   });
 
+  test("a late touch from a request that loaded the session anonymous keeps the new owner's index entry past the session", async () => {
+    const store = newStore();
+    await store.set("late", sess({ visits: 1 }, 600_000));
+    // Signed in meanwhile on the same id (an app that does not regenerate at login), for a shorter life.
+    await store.set("late", sess({ userId: "hana" }, 60_000));
+    await store.touch("late", sess({ visits: 1 }, 600_000));
+    const until = await pexpiretime(key(store, "late"));
+    expect(until).toBeGreaterThan(Date.now() + 500_000);
+    const entry = (await h.keys(`${store.options.indexPrefix}s:*late`))[0] as string;
+    const member = entry.slice(`${store.options.indexPrefix}s:`.length);
+    expect(await h.command(["GET", entry])).toBe("uhana");
+    expect(await pexpiretime(entry)).toBeGreaterThanOrEqual(until);
+    expect(Number(await h.command(["ZSCORE", `${store.options.indexPrefix}user:hana`, member]))).toBeGreaterThanOrEqual(until);
+    expect((await store.listUserSessions("hana")).map((s) => s.id)).toEqual(["late"]);
+    expect(await store.destroyUserSessions("hana")).toBe(1);
+    expect(await store.get("late")).toBeNull();
+  });
+
   test("countActiveUsers / listActiveUsers: distinct users in the window, most recent first", async () => {
     const store = newStore();
     await store.set("x1", sess({ userId: "u1" }));

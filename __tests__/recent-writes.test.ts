@@ -97,6 +97,18 @@ describe("a process's memory of its sessions never outranks Redis", () => {
     expect(await a.get("s3")).toBeNull();
   });
 
+  test("a late touch of an anonymous session that logged in elsewhere with a shorter life: the owner's index still covers it", async () => {
+    const { a, b, expectCovered } = stores();
+    await a.set("s5", sess({ visits: 1 }, 600_000));
+    await b.set("s5", sess({ userId: "victor" }, 60_000)); // signed in elsewhere on the same id, shorter life
+    await a.touch("s5", sess({ visits: 1 }, 600_000)); // a request that loaded it anonymous, finishing late
+    expect(((await b.get("s5")) as Sess).userId).toBe("victor");
+    await expectCovered("s5", "victor");
+    expect((await b.listUserSessions("victor")).map((s) => s.id)).toEqual(["s5"]);
+    expect(await b.destroyUserSessions("victor")).toBe(1);
+    expect(await a.get("s5")).toBeNull();
+  });
+
   test("sessions destroyed by another process stay destroyed, whatever the first process saves or touches", async () => {
     const { a, b, session } = stores();
     const ways = ["destroy", "destroyUserSessions", "clear"] as const;

@@ -1,6 +1,7 @@
 /**
- * Lua sources. Every key a script touches comes in KEYS (never built inside a script; the
- * single-Redis per-user scripts and SCAN_STEPS at the end are the exceptions, see there), and "now" comes in
+ * Lua sources. Every key a script touches comes in KEYS (never built inside a script; TOUCH_ALL's
+ * index of an owner the caller did not name, the single-Redis per-user scripts and SCAN_STEPS at the
+ * end are the exceptions, all on a single Redis only, see there), and "now" comes in
  * ARGV, so scripts are deterministic and each runs on the slot of its keys.
  *
  * Writes are made of three parts: the session (session key + meta key, one slot), the owner's
@@ -35,6 +36,7 @@
  *   9 expiresIso     touch only: the new cookie.expires as JSON writes it, "" to move the expiry alone
  *  10 slackMs        how far past the expiry the owner record and index entry are kept (see below)
  *  11 member         the session's index entry, "{tag}sid" (Keys.member): meta key = metaPrefix .. member
+ *  12 userIndexPrefix TOUCH_ALL only: what a user's index key starts with (Keys.user(""))
  *
  * The horizon: a live session's meta key and its owner's index entry are kept until at least
  * expiry + slack, and never brought closer (a write takes the later of that and the meta key's
@@ -133,9 +135,11 @@ end
  * never copied whole), atomically, so get() and all() show the touch (connect-redis #259) while a
  * save made by another request in between is kept: only those 24 characters change.
  * Returns -2 (no session), 0 (skipped: moved less than touchAfter), else the horizon of the owner
- * record (1 when there is none: anonymous, or no meta key given).
+ * record (1 when there is none: anonymous, or no meta key given), and second the owner whose record
+ * it kept: ARGV[3], or, when the touch names none (a request that loaded the session anonymous),
+ * the owner the meta key already holds (signed in elsewhere meanwhile), whose index must follow too.
  */
-const TOUCH_PART = `${EXPIRE_TIME}${FIND_EXPIRES}${HORIZON}
+const TOUCH_PART = `${EXPIRE_TIME}${FIND_EXPIRES}${HORIZON}${OWNER_OF}
 local function touch_session(session, meta_key)
   -- A tombstone next to a live session: a destroy is between its two steps (see the store's destroy()).
   local meta = meta_key and redis.call('GET', meta_key)
@@ -157,9 +161,11 @@ local function touch_session(session, meta_key)
   local keep = horizon(meta_key, meta)
   if ARGV[3] ~= '' then
     redis.call('SET', meta_key, 'u' .. ARGV[3], 'PXAT', keep)
-    return keep
+    return keep, ARGV[3]
   end
   redis.call('PEXPIREAT', meta_key, keep)
+  local owner = owner_of(meta)
+  if owner ~= '' then return keep, owner end
   return 1
 end
 `;
@@ -213,16 +219,19 @@ return { entries, keep }
 `;
 
 /**
- * touch() on a single Redis. KEYS and ARGV as SET_ALL (ARGV[1] unused).
+ * touch() on a single Redis. KEYS and ARGV as SET_ALL (ARGV[1] unused), plus ARGV[12].
  * Reply: -2 no session, 0 skipped by touchAfter, else the horizon, which the owner's index entry now
  * covers too (1 for an anonymous session).
  */
 export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
-local touched = touch_session(KEYS[1], KEYS[2])
+local touched, owner = touch_session(KEYS[1], KEYS[2])
 if touched < 1 then return touched end
 -- The index entry always follows the horizon (however soon after the last touch): readers prune
--- entries by their score, so an entry must never fall behind its session's expiry.
-if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[11], touched) end
+-- entries by their score, so an entry must never fall behind its session's expiry. A touch that
+-- names no owner of a session signed in elsewhere meanwhile moves that owner's entry: its index
+-- key is built here (ARGV[12] .. owner), which a single Redis allows (no slots; see INDEX_ENTRIES).
+if ARGV[3] ~= '' then index_add(KEYS[3], ARGV[11], touched)
+elseif owner then index_add(ARGV[12] .. owner, ARGV[11], touched) end
 local last = redis.call('ZSCORE', KEYS[4], ARGV[8])
 if last and tonumber(ARGV[4]) - tonumber(last) < ${ACTIVITY_RESOLUTION_MS} then return touched end
 record_activity(KEYS[4], KEYS[5], ARGV[8])
@@ -243,9 +252,13 @@ export const TOUCH_VALUE = `${TOUCH_PART}
 return touch_session(KEYS[1], nil)
 `;
 
-/** Cluster part: touch() of the session alone. KEYS: session, meta. Reply as TOUCH_ALL. */
+/**
+ * Cluster part: touch() of the session alone. KEYS: session, meta.
+ * Reply: { as TOUCH_ALL, the owner whose record was kept ("" for none) }.
+ */
 export const TOUCH_SESSION = `${TOUCH_PART}
-return touch_session(KEYS[1], KEYS[2])
+local touched, owner = touch_session(KEYS[1], KEYS[2])
+return { touched, owner or '' }
 `;
 
 /**

@@ -370,7 +370,10 @@ export class RedisStore extends Store implements ReadinessTarget {
     }
     const userId = this.#ownerOf(session);
     const recent = this.#recent?.get(sid);
-    if (recent && expireAt <= recent.horizon && recent.owner === userId)
+    // Only a session with an owner record: an anonymous one has none that a login elsewhere (with a
+    // shorter life) would keep until our horizon, so its touches go through the script, which reads
+    // the meta key and moves the index entry of whoever owns the session now.
+    if (recent?.owner && expireAt <= recent.horizon && recent.owner === userId)
       return this.#touchKnown(sid, key, expireAt, patch, touchAfter, recent, now);
     const iso = patch ? new Date(expireAt).toISOString() : "";
     const member = this.#keys.member(sid, key);
@@ -388,10 +391,14 @@ export class RedisStore extends Store implements ReadinessTarget {
       });
     }
     return Promise.all([
-      this.#redis.script(TOUCH, [key, meta], argv),
+      this.#redis.script<[number, string]>(TOUCH, [key, meta], argv),
       userId ? this.#redis.script(INDEX_ADD, [this.#keys.user(userId)], argv) : undefined,
       this.#redis.script(ACTIVITY, [this.#keys.activeSessions, this.#keys.activeUsers], argv),
-    ]).then(ignore);
+    ]).then(async ([[touched, owner]]) => {
+      // A request that loaded the session anonymous, while it was signed in elsewhere: the owner's
+      // index entry (on its own slot) must follow the new expiry too. A second round trip, only then.
+      if (!userId && owner && Number(touched) >= 1) await this.#redis.script(INDEX_ADD, [this.#keys.user(String(owner))], argv);
+    });
   }
 
   /**
@@ -653,7 +660,8 @@ export class RedisStore extends Store implements ReadinessTarget {
       sid,
       iso,
       String(slack),
-      userId ? member : "",
+      member,
+      this.#keys.user(""),
     ];
   }
 
