@@ -493,6 +493,12 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     await store.set("o1", sess({}));
     expect((await store.listUserSessions("grace")).map((s) => s.id)).toEqual(["o2"]);
     expect(await store.get("o1")).not.toBeNull();
+    // The entry left in the old owner's index never signs the new owner out.
+    await store.set("o3", sess({ userId: "ivan" }));
+    await store.set("o3", sess({ userId: "judy" }));
+    expect(await store.destroyUserSessions("ivan")).toBe(0);
+    expect(((await store.get("o3")) as Sess).userId).toBe("judy");
+    expect((await store.listUserSessions("judy")).map((s) => s.id)).toEqual(["o3"]);
   });
 
   test("a late touch from a request that loaded the session anonymous keeps the new owner's index entry past the session", async () => {

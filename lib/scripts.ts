@@ -366,27 +366,25 @@ return out
 `;
 
 /**
- * Destroys, with tombstones, only the sessions that still belong to one user (all keys on one
- * slot): an index entry whose session changed owner must not log the new owner out.
- * KEYS: session1, meta1, session2, meta2, ..., then the active sessions key when ARGV[2] is "1".
- * ARGV: tombstoneMs ("0": none), withActivity ("1"/"0"), userId, then the session ids in order.
+ * Cluster: destroys, with tombstones, only the sessions that still belong to one user (all keys on
+ * one slot): an index entry whose session changed owner must not log the new owner out. The
+ * activity set is on another slot: the caller drops the destroyed ids from it.
+ * KEYS: session1, meta1, session2, meta2, ...
+ * ARGV: tombstoneMs ("0": none), userId, then the session ids in order.
  * Reply: the ids destroyed.
  */
 export const DESTROY_OWNED = `
 local tombstone = tonumber(ARGV[1])
-local owner = 'u' .. ARGV[3]
-local pairs_count = #KEYS
-if ARGV[2] == '1' then pairs_count = #KEYS - 1 end
+local owner = 'u' .. ARGV[2]
 local destroyed = {}
-for i = 1, pairs_count, 2 do
+for i = 1, #KEYS, 2 do
   if redis.call('GET', KEYS[i + 1]) == owner and redis.call('UNLINK', KEYS[i]) == 1 then
-    destroyed[#destroyed + 1] = ARGV[3 + (i + 1) / 2]
+    destroyed[#destroyed + 1] = ARGV[2 + (i + 1) / 2]
     if tombstone > 0 then
       redis.call('SET', KEYS[i + 1], 'D', 'PX', tombstone)
     else
       redis.call('DEL', KEYS[i + 1])
     end
-    if ARGV[2] == '1' then redis.call('ZREM', KEYS[#KEYS], ARGV[3 + (i + 1) / 2]) end
   end
 end
 return destroyed

@@ -276,7 +276,7 @@ export class UserIndex {
             this.#redis.script<string[]>(
               DESTROY_OWNED,
               group.flatMap((item) => [item.key, this.#keys.meta(item.sid, item.key)]),
-              [this.#tombstoneMs, "0", userId, ...group.map((item) => item.sid)],
+              [this.#tombstoneMs, userId, ...group.map((item) => item.sid)],
             ),
           ),
       )
