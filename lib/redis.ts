@@ -67,7 +67,7 @@ const watchers = new WeakMap<object, ReadinessWatcher>();
  * On a single Redis a SCAN runs on the server in stretches of about this many keys' worth of
  * SCAN calls (10 calls of the default scanCount, 100) per round trip: see SCAN_STEPS.
  */
-export const SCAN_BUDGET = 1000;
+const SCAN_BUDGET = 1000;
 const SCAN = new Script(SCAN_STEPS);
 
 export class RedisGateway {
@@ -199,7 +199,7 @@ export class RedisGateway {
   }
 
   /** One SCAN_STEPS call: about SCAN_BUDGET keys' worth of SCAN calls of `count`, in one round trip. */
-  #scanSteps(cursor: string, pattern: string, count: number, mode: string, prefix: string): Promise<unknown> {
+  #scanSteps(cursor: string, pattern: string, count: number, mode: "keys" | "count" | "unlink", prefix: string): Promise<unknown> {
     const steps = Math.max(1, Math.ceil(SCAN_BUDGET / count));
     return this.script(SCAN, [], [cursor, pattern, count, steps, mode, prefix]);
   }

@@ -221,7 +221,7 @@ return { entries, keep }
 /**
  * touch() on a single Redis. KEYS and ARGV as SET_ALL (ARGV[1] unused), plus ARGV[12].
  * Reply: -2 no session, 0 skipped by touchAfter, else the horizon, which the owner's index entry now
- * covers too (1 for an anonymous session).
+ * covers too (1 for a session without an owner record).
  */
 export const TOUCH_ALL = `${TOUCH_PART}${INDEX_PART}${ACTIVITY_PART}
 local touched, owner = touch_session(KEYS[1], KEYS[2])
