@@ -477,7 +477,7 @@ describe("maxSessionSize", () => {
 describe("invalid constructor options: a TypeError whose message names the option", () => {
   const cases: [string, () => RedisStoreOptions, string][] = [
     ["missing client", () => ({}) as RedisStoreOptions, "client"],
-    ["client that is not a node-redis client", () => ({ client: { get() {} } }), "client"],
+    ["client that is not a node-redis client", () => ({ client: { get() {} } }) as unknown as RedisStoreOptions, "client"],
     ["ttl -1", () => ({ client, ttl: -1 }), "ttl"],
     ["ttl 1.5", () => ({ client, ttl: 1.5 }), "ttl"],
     ["ttl NaN", () => ({ client, ttl: Number.NaN }), "ttl"],

@@ -28,7 +28,7 @@ describe("defaults and public fields", () => {
       prefix: "sess:",
       indexPrefix: "sess-index:",
       maxSessionsPerUser: 0,
-      touchAfter: 0,
+      touchAfter: "auto",
       tombstoneTtl: 600,
       commandTimeout: 2000,
       maxSessionSize: 1048576,
@@ -42,6 +42,9 @@ describe("defaults and public fields", () => {
     expect(store.options.tombstoneTtl).toBe(0);
     expect(new RedisStore({ client, userId: false }).options.tombstoneTtl).toBe(0);
     expect(new RedisStore({ client, userId: false, tombstoneTtl: 5 }).options.tombstoneTtl).toBe(5);
+    // Without the index the store sends connect-redis's commands: every touch is written.
+    expect(new RedisStore({ client, userId: false }).options.touchAfter).toBe(0);
+    expect(store.options.touchAfter).toBe(0);
     expect(store.options.commandTimeout).toBe(0);
   });
 
@@ -75,8 +78,8 @@ describe("defaults and public fields", () => {
 
 describe("invalid options throw a TypeError naming the option", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["missing client", {}, /option "client" must be a node-redis 5\/6 client/],
-    ["an ioredis-like client", { client: { sendCommand() {}, status: "ready" } }, /ioredis is not supported/],
+    ["missing client", {}, /option "client" must be a connected node-redis 5\/6 client .*, got undefined/],
+    ["an object that is no client we know", { client: { sendCommand() {}, status: "ready" } }, /option "client" must be .*createClient\(\)/],
     ["client without sendCommand", { client: {} }, /option "client"/],
     ["negative ttl", { ttl: -1 }, /option "ttl" must be a non-negative integer .* got -1/],
     ["fractional ttl", { ttl: 1.5 }, /option "ttl" .* got 1\.5/],
@@ -91,7 +94,10 @@ describe("invalid options throw a TypeError naming the option", () => {
     ["indexPrefix with a hash tag", { indexPrefix: "{idx}:" }, /option "indexPrefix" must be a non-empty string without \{ or \}/],
     ["negative maxSessionsPerUser", { maxSessionsPerUser: -2 }, /option "maxSessionsPerUser"/],
     ["maxSessionSize 0", { maxSessionSize: 0 }, /option "maxSessionSize"/],
-    ["unknown option", { logErrors: true }, /option "logErrors" must be one of the known options/],
+    ["unknown option", { logErrors: true }, /unknown option "logErrors" \(known: client, prefix/],
+    ["a misspelt option", { disableTtl: true }, /unknown option "disableTtl"; did you mean "disableTTL"\?/],
+    ["a typo in an option", { touchAftr: 5 }, /unknown option "touchAftr"; did you mean "touchAfter"\?/],
+    ["touchAfter not a number", { touchAfter: "soon" }, /option "touchAfter" must be a non-negative number of seconds or "auto", got "soon"/],
   ];
   test.each(cases)("%s", (_, options, message) => {
     const withClient = "client" in options || _ === "missing client" ? options : { client, ...options };

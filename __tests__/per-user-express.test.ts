@@ -9,7 +9,7 @@ import { createClient } from "redis";
 import request from "supertest";
 import { RedisStore } from "../lib/index";
 import { sidOfMember } from "../lib/keys";
-import { ACTIVITY_RESOLUTION_MS } from "../lib/scripts";
+import { ACTIVITY_RESOLUTION_MS } from "../lib/scripts/lua";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
 jest.setTimeout(30000);

@@ -3,15 +3,22 @@ export class RedisSessionStoreError extends Error {
   override name = "RedisSessionStoreError";
 }
 
+export type UnavailableCode = "ECONNREFUSED" | "ETIMEDOUT" | "ENOTREADY" | "ENOTSERVING";
+
 /**
  * Redis could not be reached: the client is not ready (disconnected, reconnecting, never connected)
  * or a command took longer than `commandTimeout`. Raised at once instead of queueing, so no request waits.
  */
 export class RedisUnavailableError extends RedisSessionStoreError {
   override name = "RedisUnavailableError";
-  /** "ETIMEDOUT" when Redis did not answer within commandTimeout, else "ECONNREFUSED". */
-  readonly code: "ECONNREFUSED" | "ETIMEDOUT";
-  constructor(message: string, options?: { cause?: unknown; code?: "ECONNREFUSED" | "ETIMEDOUT" }) {
+  /**
+   * Why: "ENOTREADY" the client is not ready (never connected, or reconnecting); "ETIMEDOUT" Redis did
+   * not answer within commandTimeout; "ENOTSERVING" Redis answered that it cannot serve the key now
+   * (CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, READONLY during a failover); "ECONNREFUSED" the
+   * connection was lost.
+   */
+  readonly code: UnavailableCode;
+  constructor(message: string, options?: { cause?: unknown; code?: UnavailableCode }) {
     super(message, options);
     this.code = options?.code ?? "ECONNREFUSED";
   }

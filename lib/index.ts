@@ -1,13 +1,13 @@
-export type { SessionWithId } from "./bulk.js";
+export type { Serializer } from "./codec.js";
+export type { Topology } from "./driver/driver.js";
 export {
   RedisSessionStoreError,
   RedisUnavailableError,
   SessionDecodeError,
   SessionEncodeError,
   SessionTooLargeError,
+  type UnavailableCode,
 } from "./errors.js";
-export type { RedisStoreOptions, ResolvedOptions, TtlOption, UserIdResolver } from "./options.js";
-export type { Topology } from "./redis.js";
-export type { Serializer } from "./serializer.js";
-export { type Callback, RedisStore } from "./store.js";
-export type { ActiveSession, UserSession } from "./user-index.js";
+export type { Callback } from "./frameworks/calls.js";
+export { type ActiveSession, RedisStore, type RedisStoreEvents, type SessionWithId, type UserSession } from "./frameworks/express.js";
+export type { RedisClientLike, RedisStoreOptions, ResolvedOptions, TtlOption, UserIdResolver } from "./options.js";

@@ -143,4 +143,9 @@ export class Keys {
   user(userId: string): string {
     return `${this.indexPrefix}user:${userId}`;
   }
+
+  /** What every user's index key starts with (a single-Redis script builds an owner's key from it). */
+  get userIndexRoot(): string {
+    return `${this.indexPrefix}user:`;
+  }
 }

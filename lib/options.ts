@@ -1,9 +1,22 @@
 import type { SessionData } from "express-session";
+import { JSON_SERIALIZER, type Serializer } from "./codec.js";
+import { isSupportedClient, SUPPORTED_CLIENTS } from "./driver/index.js";
 import { indexPrefixConflict } from "./keys.js";
-import { JSON_SERIALIZER, type Serializer } from "./serializer.js";
 
-/** Who owns a session: a user id, or nothing for an anonymous session. */
-export type UserIdResolver = (session: SessionData) => string | number | undefined | null;
+/**
+ * The shape every supported client has, structurally, so that a user's `tsc` passes whichever
+ * clients are installed (no types are imported from optional peers). The constructor checks the
+ * real thing: a client object it knows.
+ */
+export interface RedisClientLike {
+  sendCommand(...args: any[]): unknown;
+}
+
+/**
+ * Who owns a session: a user id, or nothing for an anonymous session. A bigint, or an object with
+ * `toHexString()` (a MongoDB ObjectId), is taken by its string form.
+ */
+export type UserIdResolver = (session: SessionData) => string | number | bigint | { toHexString(): string } | undefined | null;
 
 /** Seconds a session lives in Redis; a function decides per session. */
 export type TtlOption = number | ((session: SessionData) => number);
@@ -14,7 +27,7 @@ export interface RedisStoreOptions {
    * A connected node-redis 5 or 6 client: `createClient()`, `createCluster()` or `createSentinel()`.
    * The store never connects, quits or adds an `error` listener to it: that stays the application's.
    */
-  client: unknown;
+  client: RedisClientLike;
   /**
    * Prepended to every session id to make its Redis key. Must not be empty: the store scans
    * `prefix*` for all()/ids()/length()/clear(), and an empty prefix would match every key.
@@ -58,12 +71,14 @@ export interface RedisStoreOptions {
    */
   maxSessionsPerUser?: number;
   /**
-   * touch() writes to Redis at most once per this many seconds per session; the decision is made
-   * inside the touch's own script, so it costs no extra round trip. Activity figures are then
-   * accurate to this window.
-   * @default 0
+   * Seconds a touch() must move a session's expiry by before it is written to Redis. With "auto",
+   * 1% of the session's lifetime, at most 60 s: a touch of a session loaded by the same request
+   * (express-session's `createSession`) that moves its expiry by less is not sent at all, so most
+   * requests cost Redis one GET. The expiry that reads report stays the key's real one; a session
+   * may expire up to this bound before its cookie. `0`: every touch is written.
+   * @default "auto" (0 when `userId` is false)
    */
-  touchAfter?: number;
+  touchAfter?: number | "auto";
   /**
    * Seconds a destroyed session's tombstone lives. While it does, set() and touch() for that id are
    * refused atomically, so a request that loaded the session before logout cannot bring it back.
@@ -84,7 +99,7 @@ export interface RedisStoreOptions {
 
 /** {@link RedisStoreOptions} with every default filled in. */
 export interface ResolvedOptions {
-  readonly client: unknown;
+  readonly client: RedisClientLike;
   readonly prefix: string;
   readonly scanCount: number;
   readonly serializer: Serializer;
@@ -94,7 +109,7 @@ export interface ResolvedOptions {
   readonly userId: UserIdResolver | false;
   readonly indexPrefix: string;
   readonly maxSessionsPerUser: number;
-  readonly touchAfter: number;
+  readonly touchAfter: number | "auto";
   readonly tombstoneTtl: number;
   readonly commandTimeout: number;
   readonly maxSessionSize: number;
@@ -127,6 +142,7 @@ export const defaultUserId: UserIdResolver = (session) => {
 
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "function") return "a function";
   if (Array.isArray(value)) return "an array";
   if (value === null) return "null";
@@ -165,6 +181,46 @@ function defaultIndexPrefix(prefix: string): string {
   return `${safe.startsWith("~") ? "!" : "~"}${safe}~index:`;
 }
 
+function touchAfter(options: RedisStoreOptions, fallback: number | "auto"): number | "auto" {
+  const value = options.touchAfter ?? fallback;
+  if (value === "auto") return value;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw optionError("touchAfter", 'a non-negative number of seconds or "auto"', value);
+  }
+  return value;
+}
+
+/** The known option nearest to a misspelt one (case first, then edit distance 2 at most). */
+function closest(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const known of KNOWN) {
+    if (known.toLowerCase() === name.toLowerCase()) return known;
+    const d = distance(name.toLowerCase(), known.toLowerCase());
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
 let warnedTtlZero = false;
 
 /** Validates options once and returns them frozen, with every default filled in. */
@@ -173,22 +229,15 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     throw optionError("options", "an object with at least { client }", options);
   }
   for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw optionError(name, `one of the known options (${[...KNOWN].join(", ")})`, "an unknown option");
+    if (!KNOWN.has(name)) {
+      const near = closest(name);
+      throw new TypeError(
+        `redis-session-store: unknown option "${name}"${near ? `; did you mean "${near}"?` : ""} (known: ${[...KNOWN].join(", ")})`,
+      );
+    }
   }
   const { client } = options;
-  const shape = client as { sendCommand?: unknown; isReady?: unknown; masters?: unknown } | null;
-  if (
-    shape === null ||
-    typeof shape !== "object" ||
-    typeof shape.sendCommand !== "function" ||
-    (typeof shape.isReady !== "boolean" && !Array.isArray(shape.masters))
-  ) {
-    throw optionError(
-      "client",
-      "a node-redis 5/6 client from createClient(), createCluster() or createSentinel() (ioredis is not supported)",
-      client,
-    );
-  }
+  if (!isSupportedClient(client)) throw optionError("client", SUPPORTED_CLIENTS, client);
 
   const prefix = options.prefix ?? "sess:";
   if (typeof prefix !== "string" || prefix.length === 0) throw optionError("prefix", "a non-empty string", prefix);
@@ -238,7 +287,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     userId,
     indexPrefix,
     maxSessionsPerUser: integer(options, "maxSessionsPerUser", 0, 0),
-    touchAfter: integer(options, "touchAfter", 0, 0),
+    touchAfter: touchAfter(options, userId === false ? 0 : "auto"),
     // Tombstones share the meta key with the index; with the index off the default is connect-redis's plain writes.
     tombstoneTtl: integer(options, "tombstoneTtl", userId === false ? 0 : 600, 0),
     commandTimeout: integer(options, "commandTimeout", 2000, 0),

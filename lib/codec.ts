@@ -1,0 +1,79 @@
+/**
+ * Turning sessions into stored strings and back: the serializer (connect-redis's option, JSON by
+ * default), the size limit, and the errors for what can't be written or read.
+ */
+import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
+
+/** Turns a session into the string stored in Redis and back; connect-redis's shape. */
+export interface Serializer {
+  /** May return a Promise: the store awaits it everywhere, all() included. */
+  parse(text: string): unknown;
+  stringify(session: any): string;
+}
+
+/** The default: JSON itself, so `store.serializer === JSON` as in connect-redis. */
+export const JSON_SERIALIZER: Serializer = JSON;
+
+/** Shortens an id for a message. */
+function shown(sid: string): string {
+  return JSON.stringify(sid.length > 64 ? `${sid.slice(0, 64)}...` : sid);
+}
+
+export class Codec {
+  constructor(
+    readonly serializer: Serializer,
+    readonly maxSize: number,
+  ) {}
+
+  /** The stored form of a session; throws SessionEncodeError or SessionTooLargeError, and nothing is written. */
+  encode(sid: string, session: unknown): string {
+    let value: unknown;
+    try {
+      value = this.serializer.stringify(session);
+    } catch (error) {
+      throw new SessionEncodeError(`redis-session-store: the serializer could not stringify session ${shown(sid)}`, { cause: error });
+    }
+    if (typeof value !== "string") {
+      throw new SessionEncodeError(`redis-session-store: serializer.stringify must return a string, got ${typeof value}`);
+    }
+    // A UTF-16 length times 3 bounds the UTF-8 size: count bytes only when it could matter.
+    if (value.length * 3 > this.maxSize && Buffer.byteLength(value) > this.maxSize) {
+      throw new SessionTooLargeError(
+        `redis-session-store: session ${shown(sid)} is ${Buffer.byteLength(value)} bytes serialized, over maxSessionSize (${this.maxSize})`,
+      );
+    }
+    return value;
+  }
+
+  /**
+   * Parses a stored value, then `check`s its shape. Anything unreadable becomes a SessionDecodeError
+   * passed to `report`, and null. Synchronous when the serializer is (JSON is).
+   */
+  decode<S>(
+    sid: string,
+    value: string,
+    check: (parsed: unknown) => string | undefined,
+    report: (error: SessionDecodeError) => void,
+  ): S | null | Promise<S | null> {
+    const failed = (error: unknown): null => {
+      report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} could not be parsed`, sid, { cause: error }));
+      return null;
+    };
+    const checked = (parsed: unknown): S | null => {
+      const problem = check(parsed);
+      if (problem === undefined) return parsed as S;
+      report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} is not a session: ${problem}`, sid));
+      return null;
+    };
+    let parsed: unknown;
+    try {
+      parsed = this.serializer.parse(value);
+    } catch (error) {
+      return failed(error);
+    }
+    if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
+      return Promise.resolve(parsed).then(checked, failed);
+    }
+    return checked(parsed);
+  }
+}

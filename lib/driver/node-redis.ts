@@ -1,0 +1,194 @@
+/**
+ * The driver for node-redis 5 and 6: `createClient()`, `createCluster()` and `createSentinel()`.
+ * The topology is read from the client once, and the one function that sends a command is chosen
+ * then; nothing per call asks which client or topology this is.
+ */
+import { RedisUnavailableError } from "../errors.js";
+import { keySlot } from "../keys.js";
+import { bounded, Deadlines } from "./deadlines.js";
+import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
+import { notReady, rethrowTranslated, translate } from "./errors.js";
+import { type ClusterClient, ClusterScan, type NodeClient, scanNode } from "./node-redis-cluster.js";
+import { Watchers } from "./watchers.js";
+
+interface StandaloneClient {
+  sendCommand(args: Args): Promise<unknown>;
+  isReady?: boolean;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+interface SentinelClient {
+  sendCommand(isReadonly: boolean, args: Args): Promise<unknown>;
+  isReady?: boolean;
+  acquire(): Promise<unknown>;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Is `client` a node-redis 5/6 client (of any topology)? */
+export function isNodeRedis(client: unknown): boolean {
+  const c = client as { sendCommand?: unknown; isReady?: unknown; masters?: unknown; options?: unknown } | null;
+  if (c === null || typeof c !== "object" || typeof c.sendCommand !== "function") return false;
+  return typeof c.isReady === "boolean" || Array.isArray(c.masters);
+}
+
+function topologyOf(client: unknown): Topology {
+  const c = client as Record<string, unknown>;
+  if (Array.isArray(c.masters) && typeof c.nodeClient === "function") return "cluster";
+  // RedisSentinel leases clients with acquire(); its sendCommand takes (isReadonly, args, options).
+  if (typeof c.acquire === "function") return "sentinel";
+  return "standalone";
+}
+
+const watchers = new Watchers();
+
+export class NodeRedisDriver implements Driver {
+  readonly topology: Topology;
+  readonly sharded: boolean;
+  readonly #client: unknown;
+  readonly #deadlines: Deadlines | undefined;
+  /** Sends one command the way this client's topology takes it; `readonly: false` always (sessions read their own writes). */
+  readonly #send: (key: string | undefined, args: Args) => Promise<unknown>;
+  readonly #clusterScan: ClusterScan | undefined;
+  #lastHeal = 0;
+
+  constructor(client: unknown, commandTimeout: number) {
+    this.#client = client;
+    this.topology = topologyOf(client);
+    this.sharded = this.topology === "cluster";
+    this.#deadlines = commandTimeout > 0 ? new Deadlines(commandTimeout) : undefined;
+    switch (this.topology) {
+      case "cluster": {
+        const cluster = client as ClusterClient;
+        this.#send = (key, args) => cluster.sendCommand(key, false, args);
+        this.#clusterScan = new ClusterScan(cluster, {
+          recoveryMs: this.recoveryMs,
+          heal: () => this.#heal(true),
+          bounded: (wait) => bounded(wait, commandTimeout),
+          answer: (sent) => this.#answer(sent),
+        });
+        break;
+      }
+      case "sentinel": {
+        const sentinel = client as SentinelClient;
+        this.#send = (_key, args) => sentinel.sendCommand(false, args);
+        break;
+      }
+      default: {
+        const standalone = client as StandaloneClient;
+        this.#send = (_key, args) => standalone.sendCommand(args);
+      }
+    }
+  }
+
+  get ready(): boolean {
+    const c = this.#client as { isReady?: boolean; isOpen?: boolean };
+    return this.sharded ? c.isOpen !== false : c.isReady !== false;
+  }
+
+  get recoveryMs(): number {
+    return Math.max(10_000, 5 * (this.#deadlines?.ms ?? 2000));
+  }
+
+  command<T = unknown>(key: string | undefined, args: Args): Promise<T>;
+  command<T, R>(key: string | undefined, args: Args, map: (reply: T) => R | Promise<R>): Promise<R>;
+  command<T, R>(key: string | undefined, args: Args, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
+    if (!this.ready) return Promise.reject(notReady());
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#send(key, args);
+    } catch (error) {
+      return Promise.reject(translate(error));
+    }
+    const answer = this.#answer(sent as Promise<T>, map);
+    if (!this.sharded) return answer;
+    return answer.catch((error: unknown) => {
+      if (error instanceof RedisUnavailableError) void this.#heal();
+      throw error;
+    });
+  }
+
+  script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    const command = ["EVALSHA", script.sha, String(keys.length)];
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(typeof arg === "string" ? arg : String(arg));
+    return this.command<T>(keys[0], command).catch((error: unknown) => {
+      // Redis says "NOSCRIPT No matching script..."; Valkey words it differently after the same prefix.
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      command[0] = "EVAL";
+      command[1] = script.source;
+      return this.command<T>(keys[0], command);
+    });
+  }
+
+  groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
+    if (!this.sharded) return items.length ? [items.slice()] : [];
+    const groups = new Map<number, T[]>();
+    for (const item of items) {
+      const slot = keySlot(keyOf(item));
+      const group = groups.get(slot);
+      if (group) group.push(item);
+      else groups.set(slot, [item]);
+    }
+    return [...groups.values()];
+  }
+
+  async *scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]> {
+    if (this.#clusterScan) {
+      yield* this.#clusterScan.keys(pattern, count);
+      return;
+    }
+    if (!this.ready) throw notReady();
+    yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
+  }
+
+  async retry<T>(step: () => Promise<T>): Promise<T> {
+    const giveUpAt = Date.now() + this.recoveryMs;
+    for (;;) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!this.sharded || !(error instanceof RedisUnavailableError) || Date.now() > giveUpAt) throw error;
+        await this.#heal(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  watch(listener: ReadinessListener): boolean {
+    // Cluster: whole-client connect/disconnect; Sentinel emits none; a single client: ready, end, reconnecting.
+    const events =
+      this.topology === "cluster"
+        ? { up: ["connect"], down: ["disconnect"] }
+        : this.topology === "sentinel"
+          ? { up: [], down: [] }
+          : { up: ["ready"], down: ["end", "reconnecting"] };
+    watchers.add(this.#client, events, listener);
+    return events.up.length > 0;
+  }
+
+  /**
+   * node-redis 5's cluster client refreshes its slot map only on MOVED/ASK, so after a master dies
+   * it keeps sending that master's slots to the dead node. When a call fails for want of a
+   * connection, ask it to rediscover from a live master (at most once a second). node-redis 6
+   * refreshes on its own; the call is harmless there. (Sentinel gets no such step: see
+   * docs/operations.md on node-redis 5 and Sentinel.)
+   */
+  async #heal(force = false): Promise<void> {
+    if (!this.sharded) return;
+    const now = Date.now();
+    if (!force && now - this.#lastHeal < 1000) return;
+    this.#lastHeal = now;
+    const cluster = this.#client as ClusterClient & { _slots?: { rediscover?: (startWith: unknown) => Promise<void> } };
+    const rediscover = cluster._slots?.rediscover;
+    if (typeof rediscover !== "function") return;
+    const live = cluster.masters.map((master) => (master as { client?: NodeClient }).client).find((client) => client?.isReady === true);
+    if (!live) return;
+    // The caller already has the original error; a failed or slow refresh just waits for the next one.
+    await bounded(rediscover.call(cluster._slots, live), this.#deadlines?.ms ?? 0).catch(() => undefined);
+  }
+
+  /** A sent command's reply, bounded by commandTimeout, with connection errors translated. */
+  #answer<T, R = T>(sent: Promise<T>, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
+    if (this.#deadlines) return this.#deadlines.track(sent, map);
+    return map ? sent.then(map, rethrowTranslated) : sent.catch(rethrowTranslated);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The calls over every session of a store: all(), ids(), length(), clear() and scan()'s batches.
+ * Each walks the keys under `prefix` with the sweep the engine picked, and never holds more than a
+ * few batches of sessions beyond what it returns.
+ */
+import type { Driver } from "../driver/driver.js";
+import type { Keys } from "../keys.js";
+import { readSessions } from "../scripts/read.js";
+import { type Decode, decodeAll } from "./decode.js";
+import { InFlight } from "./in-flight.js";
+import type { Sweep } from "./sweep.js";
+import type { UserIndex } from "./user-index.js";
+
+/** One session as a scan yields it. */
+export interface ScannedSession<S> {
+  id: string;
+  session: S;
+}
+
+/** Batches read ahead of their consumer. */
+const READ_AHEAD = 4;
+/** clear(): users handled at once. */
+const CLEAR_PARALLEL = 16;
+
+function ignore(): void {}
+
+export interface BulkSettings<S> {
+  scanCount: number;
+  /** Read each session's time left with its value (a store whose touches can't show in the value). */
+  readsExpiry: boolean;
+  /** The per-user index, when it is on: clear() destroys the signed-in sessions through it, with tombstones. */
+  index: UserIndex<S> | undefined;
+  decode: Decode<S>;
+}
+
+export class Bulk<S> {
+  constructor(
+    readonly driver: Driver,
+    readonly keys: Keys,
+    readonly sweep: Sweep,
+    readonly settings: BulkSettings<S>,
+  ) {}
+
+  async all(): Promise<ScannedSession<S>[]> {
+    const seen = new Set<string>();
+    const sessions: ScannedSession<S>[] = [];
+    for await (const batch of this.sessions(this.settings.scanCount, true)) {
+      for (const item of batch) {
+        if (seen.has(item.id)) continue;
+        seen.add(item.id);
+        sessions.push(item);
+      }
+    }
+    return sessions;
+  }
+
+  async ids(): Promise<string[]> {
+    const ids = new Set<string>();
+    for await (const keys of this.sweep.keys(this.settings.scanCount, true)) for (const key of keys) ids.add(this.keys.sid(key));
+    return [...ids];
+  }
+
+  length(): Promise<number> {
+    return this.sweep.count(this.settings.scanCount);
+  }
+
+  async clear(): Promise<void> {
+    const { scanCount, index } = this.settings;
+    // 1. Every signed-in session, user by user, through the active-users set and each user's index:
+    //    destroyed with a tombstone (a late save must not sign anyone back in), and the index dropped.
+    if (index) {
+      const users = this.keys.activeUsers;
+      const perUser = new InFlight(CLEAR_PARALLEL);
+      await perUser.run(async () => {
+        let cursor = "0";
+        do {
+          const [next, flat] = await this.driver.command<[string, unknown[]]>(users, ["ZSCAN", users, cursor, "COUNT", String(scanCount)]);
+          cursor = String(next);
+          for (const user of zscanMembers(flat)) await perUser.add(index.clear(user));
+        } while (cursor !== "0");
+      });
+      await this.driver.command(users, ["UNLINK", this.keys.activeSessions, users]);
+    }
+    // 2. Everything else under the prefix: anonymous sessions, and any an index missed.
+    await this.sweep.unlinkAll(scanCount);
+  }
+
+  /**
+   * The sessions of each scanned batch of keys. Read-ahead: up to READ_AHEAD batches are being read
+   * while the caller consumes one, so the SCAN chain, Redis's reads and our parsing overlap; memory
+   * stays bounded by READ_AHEAD batches.
+   */
+  async *sessions(count: number, stretch: boolean): AsyncGenerator<ScannedSession<S>[]> {
+    const keyBatches = this.sweep.keys(count, stretch);
+    const pending: Promise<ScannedSession<S>[] | undefined>[] = [];
+    let exhausted = false;
+    const fill = () => {
+      while (!exhausted && pending.length < READ_AHEAD) {
+        const batch = keyBatches.next().then((next) => {
+          if (next.done) {
+            exhausted = true;
+            return undefined;
+          }
+          return this.#readSessions(next.value);
+        });
+        batch.catch(ignore); // awaited below; this only keeps an early exit from leaving it unhandled
+        pending.push(batch);
+      }
+    };
+    try {
+      fill();
+      while (pending.length) {
+        const batch = await pending.shift();
+        fill();
+        if (batch) yield batch;
+      }
+    } finally {
+      await keyBatches.return(undefined).catch(ignore);
+    }
+  }
+
+  /** Reads and decodes one batch of session keys (per slot); unreadable and vanished ones are left out. */
+  async #readSessions(keys: readonly string[]): Promise<ScannedSession<S>[]> {
+    const groups = this.driver.groupBySlot(keys, (key) => key);
+    const batches = await Promise.all(groups.map((group) => this.driver.retry(() => this.#readBatch(group))));
+    const found: { id: string; value: string; ttlMs: number | undefined }[] = [];
+    groups.forEach((group, g) => {
+      group.forEach((key, i) => {
+        const stored = batches[g]?.[i];
+        if (stored) found.push({ id: this.keys.sid(key), value: stored.value, ttlMs: stored.ttlMs });
+      });
+    });
+    const decoded = await decodeAll(found, (item) => this.settings.decode(item.id, item.value, item.ttlMs));
+    const sessions: ScannedSession<S>[] = [];
+    found.forEach((item, i) => {
+      const session = decoded[i];
+      if (session !== null && session !== undefined) sessions.push({ id: item.id, session });
+    });
+    return sessions;
+  }
+
+  /** Values of keys on one slot (undefined where gone), with their time left when the settings ask for it. */
+  async #readBatch(keys: readonly string[]): Promise<({ value: string; ttlMs: number | undefined } | undefined)[]> {
+    if (this.settings.readsExpiry) return readSessions(this.driver, keys);
+    const values = await this.driver.command<(string | null)[]>(keys[0], ["MGET", ...keys]);
+    return values.map((value) => (value === null || value === undefined ? undefined : { value: String(value), ttlMs: undefined }));
+  }
+}
+
+/** ZSCAN's members: a flat [member, score, ...] list (RESP2), or [member, score] pairs (RESP3). */
+function zscanMembers(flat: readonly unknown[]): string[] {
+  if (Array.isArray(flat[0])) return (flat as unknown[][]).map((pair) => String(pair[0]));
+  const members: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) members.push(String(flat[i]));
+  return members;
+}

@@ -1,0 +1,154 @@
+/**
+ * Sessions as (id, value, lifetime, owner), for any framework: the adapters in frameworks/ turn
+ * their own session objects into these calls. The engine is built once per store and picks every
+ * mode there, in its constructor, from what the driver says of the topology and what the options
+ * ask for; its methods then call what was picked. Nowhere else is the topology read.
+ */
+import type { Driver } from "../driver/driver.js";
+import type { Keys } from "../keys.js";
+import type { Destroyed, DestroyReason } from "../scripts/destroy.js";
+import { readSessions } from "../scripts/read.js";
+import type { TouchResult } from "../scripts/session.js";
+import { Bulk } from "./bulk.js";
+import type { Decode } from "./decode.js";
+import { ClientSweep, ServerSweep } from "./sweep.js";
+import { UserIndex } from "./user-index.js";
+import { AtOnceLookup, PerSlotLookup } from "./user-lookup.js";
+import { PlainWrites, type SaveRequest, type TouchRequest, type WriteMode } from "./writes.js";
+import { AtomicWrites } from "./writes-atomic.js";
+import { PartWrites } from "./writes-parts.js";
+
+/**
+ * How a touch shows in reads (connect-redis #259):
+ * - "rewrite": the touch rewrites the expiry date inside the stored value (express-session's JSON), so reads stay GET/MGET;
+ * - "read-expiry": the touch moves the key's expiry alone, and reads ask Redis for the time left;
+ * - "none": reads show the value as saved (connect-redis's behaviour; the store without the index).
+ */
+export type TouchShows = "rewrite" | "read-expiry" | "none";
+
+export interface EngineOptions<S> {
+  driver: Driver;
+  keys: Keys;
+  /** Is the per-user index (with activity) kept? */
+  indexed: boolean;
+  /** How long a tombstone lives, ms; 0: none. */
+  tombstoneMs: number;
+  /** Destroy the least recently active sessions of a user beyond this many; 0: unlimited. */
+  maxSessionsPerUser: number;
+  scanCount: number;
+  touchShows: TouchShows;
+  /** A fixed touchAfter in ms, or "auto" (1% of the session's lifetime, at most 60 s) for touches of loaded sessions. */
+  touchAfter: number | "auto";
+  decode: Decode<S>;
+}
+
+/** The auto touchAfter: 1% of the lifetime, at most a minute. */
+const AUTO_TOUCH_SHARE = 0.01;
+const AUTO_TOUCH_MAX_MS = 60_000;
+
+/** A loaded session's value and, where the read asked Redis, its time left. */
+export type Touch = TouchRequest & {
+  /** The expiry (ms, this process's clock) the session had when the request loaded it, if known. */
+  loadedExpireAt?: number | undefined;
+};
+
+export class Engine<S> {
+  readonly driver: Driver;
+  readonly keys: Keys;
+  readonly users: UserIndex<S> | undefined;
+  readonly bulk: Bulk<S>;
+  readonly #writes: WriteMode;
+  readonly #options: EngineOptions<S>;
+  readonly #tombstones: boolean;
+
+  constructor(options: EngineOptions<S>) {
+    const { driver, keys, indexed, tombstoneMs } = options;
+    this.driver = driver;
+    this.keys = keys;
+    this.#options = options;
+    this.#tombstones = tombstoneMs > 0;
+    // The one place that looks at the topology.
+    const scripts = indexed || tombstoneMs > 0;
+    this.#writes = !scripts
+      ? new PlainWrites(driver, keys)
+      : indexed && !driver.sharded
+        ? new AtomicWrites(driver, keys, tombstoneMs)
+        : new PartWrites(driver, keys, tombstoneMs, indexed);
+    if (indexed) {
+      const lookup = driver.sharded ? new PerSlotLookup(driver, keys) : new AtOnceLookup(driver, keys);
+      this.users = new UserIndex(driver, keys, lookup, options.decode, tombstoneMs);
+    }
+    // A store that sends no script at all (connect-redis's commands) scans with plain SCAN too, so
+    // it works for an ACL user without @scripting.
+    const sweep = scripts && !driver.sharded ? new ServerSweep(driver, keys) : new ClientSweep(driver, keys);
+    this.bulk = new Bulk(driver, keys, sweep, {
+      scanCount: options.scanCount,
+      readsExpiry: options.touchShows === "read-expiry",
+      index: this.users,
+      decode: options.decode,
+    });
+  }
+
+  /** A session, or null; unreadable values are reported by `decode` and read as null. */
+  read(sid: string): Promise<S | null> {
+    const key = this.keys.session(sid);
+    if (this.#options.touchShows === "read-expiry") {
+      return readSessions(this.driver, [key]).then(([stored]) => (stored ? this.#options.decode(sid, stored.value, stored.ttlMs) : null));
+    }
+    return this.driver.command<string | null, S | null>(key, ["GET", key], (value) =>
+      value === null || value === undefined ? null : this.#options.decode(sid, String(value)),
+    );
+  }
+
+  /** Saves a session; resolves to false when refused (destroyed, or gone while it had to exist). */
+  async save(request: SaveRequest): Promise<boolean> {
+    const limit = this.#options.maxSessionsPerUser;
+    const count = limit > 0 && request.owner !== "";
+    const saved = await this.#writes.save(request, count);
+    if (saved === null) return false;
+    if (count && saved.entries > limit) await this.#enforceLimit(request.owner, request.sid, saved.at);
+    return true;
+  }
+
+  /**
+   * Extends a session's life. With the expiry the request loaded, a touch that would move it by
+   * less than touchAfter is not sent at all; without it, Redis decides (a fixed touchAfter only).
+   */
+  touch(request: Touch): Promise<TouchResult> {
+    const { touchAfter } = this.#options;
+    const bound = touchAfter === "auto" ? Math.min(request.ttlMs * AUTO_TOUCH_SHARE, AUTO_TOUCH_MAX_MS) : touchAfter;
+    if (request.loadedExpireAt !== undefined && bound > 0) {
+      if (Math.abs(Date.now() + request.ttlMs - request.loadedExpireAt) < bound) return Promise.resolve("skipped");
+      return this.#writes.touch({ ...request, touchAfterMs: 0 });
+    }
+    return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? 0 : touchAfter });
+  }
+
+  /** Destroys sessions; each keeps a tombstone with its reason while tombstones are on, unless `tombstone` is false. */
+  destroy(sids: readonly string[], reason: DestroyReason, tombstone = true): Promise<Destroyed[]> {
+    return this.#writes.destroy(sids, reason, tombstone && this.#tombstones);
+  }
+
+  /**
+   * Destroys the least recently active sessions of a user beyond maxSessionsPerUser; never `keep`
+   * (the session being saved), and never one active since the save (`at`, Redis's clock): two
+   * logins racing with a limit of 1 must not destroy each other; the later one evicts the earlier.
+   */
+  async #enforceLimit(userId: string, keep: string, at: number): Promise<void> {
+    const users = this.users;
+    if (!users) return;
+    const sessions = await users.sessions(userId, false);
+    const excess = sessions.length - this.#options.maxSessionsPerUser;
+    if (excess <= 0) return;
+    const victims = sessions
+      .filter((s) => s.id !== keep && (s.lastActive?.getTime() ?? 0) < at)
+      .slice(-excess)
+      .map((s) => s.id);
+    if (!victims.length) return;
+    const index = this.keys.user(userId);
+    await Promise.all([
+      this.destroy(victims, "device-limit"),
+      this.driver.command(index, ["ZREM", index, ...victims.map((sid) => this.keys.member(sid))]),
+    ]);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * A single Redis (standalone, Sentinel) with the per-user index: each save, touch and destroy is
+ * one script that writes the session, its owner record, its owner's index entry and its activity
+ * at once, so no reader ever sees one without the others.
+ */
+import type { Driver } from "../driver/driver.js";
+import type { Keys } from "../keys.js";
+import { type Destroyed, type DestroyReason, destroySessions } from "../scripts/destroy.js";
+import { type Saved, setAll, type TouchResult, touchAll } from "../scripts/session.js";
+import type { SaveRequest, TouchRequest, WriteMode } from "./writes.js";
+
+export class AtomicWrites implements WriteMode {
+  constructor(
+    readonly driver: Driver,
+    readonly keys: Keys,
+    readonly tombstoneMs: number,
+  ) {}
+
+  save(request: SaveRequest, countEntries: boolean): Promise<Saved | null> {
+    const { sid, owner } = request;
+    const session = this.keys.session(sid);
+    const entry = this.keys.member(sid, session);
+    return setAll(
+      this.driver,
+      {
+        session,
+        meta: this.keys.metaPrefix + entry,
+        // An anonymous session has no index; the slot's any key stands in (a single Redis has one slot).
+        userIndex: owner ? this.keys.user(owner) : this.keys.activeUsers,
+        activeSessions: this.keys.activeSessions,
+        activeUsers: this.keys.activeUsers,
+      },
+      { ...request, entry, countEntries },
+    );
+  }
+
+  touch({ sid, ttlMs, expiresIso, touchAfterMs }: TouchRequest): Promise<TouchResult> {
+    const session = this.keys.session(sid);
+    const entry = this.keys.member(sid, session);
+    return touchAll(
+      this.driver,
+      { session, meta: this.keys.metaPrefix + entry, activeSessions: this.keys.activeSessions, activeUsers: this.keys.activeUsers },
+      { ttlMs, expiresIso, touchAfterMs, sid, entry, userIndexRoot: this.keys.userIndexRoot },
+    );
+  }
+
+  destroy(sids: readonly string[], reason: DestroyReason, tombstones: boolean): Promise<Destroyed[]> {
+    const items = sids.map((sid) => {
+      const session = this.keys.session(sid);
+      return { sid, session, meta: this.keys.meta(sid, session) };
+    });
+    return destroySessions(this.driver, items, {
+      tombstoneMs: tombstones ? this.tombstoneMs : 0,
+      reason,
+      activeSessions: this.keys.activeSessions,
+    });
+  }
+}

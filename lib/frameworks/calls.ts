@@ -1,0 +1,67 @@
+/**
+ * What every public method of an adapter shares: one way to report (a promise, and the optional
+ * callback called exactly once, outside any try), and one template for bad arguments.
+ */
+
+/** Node-style callback: called exactly once, outside any try and outside the promise chain. */
+export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
+
+/** Settles a promise into an optional callback; with a callback the returned promise never rejects. */
+export function settle<T>(promise: Promise<T>, callback: Callback<T> | undefined): Promise<T> {
+  if (typeof callback !== "function") return promise;
+  return promise.then(
+    (value) => {
+      process.nextTick(callback, null, value);
+      return value;
+    },
+    (error: unknown) => {
+      process.nextTick(callback, error);
+      return undefined as T;
+    },
+  );
+}
+
+/** Runs `fn` and turns a synchronous throw into a rejection, so every method reports through one path. */
+export function attempt<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function describe(given: unknown): string {
+  if (typeof given === "string") return JSON.stringify(given.length > 64 ? `${given.slice(0, 64)}...` : given);
+  if (typeof given === "number" || typeof given === "boolean") return String(given);
+  if (given === null) return "null";
+  if (Array.isArray(given)) return "an array";
+  return typeof given === "object" ? "an object" : typeof given;
+}
+
+/** One template for every bad argument: package, argument, what was expected, what was given. */
+export function argumentError(name: string, expected: string, given: unknown): TypeError {
+  return new TypeError(`redis-session-store: argument "${name}" must be ${expected}, got ${describe(given)}`);
+}
+
+export function checkSid(sid: unknown, name = "sid"): string {
+  if (typeof sid !== "string" || sid.length === 0) throw argumentError(name, "a non-empty string", sid);
+  return sid;
+}
+
+export function checkUserId(userId: unknown): string {
+  if (typeof userId === "number" && Number.isFinite(userId)) return String(userId);
+  if (typeof userId === "bigint") return userId.toString();
+  if (typeof userId !== "string" || userId.length === 0) throw argumentError("userId", "a non-empty string or a finite number", userId);
+  return userId;
+}
+
+export function checkSeconds(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0)
+    throw argumentError(name, "a non-negative number of seconds", value);
+  return value;
+}
+
+export function checkCount(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw argumentError(name, "a positive integer", value);
+  return value;
+}

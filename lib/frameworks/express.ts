@@ -1,0 +1,319 @@
+/**
+ * The express-session store: express-session's contract (get/set/touch/destroy, all/ids/length/
+ * clear) over the engine, plus the per-user calls. What is express-session's own lives here: the
+ * cookie (its expiry is the session's lifetime), the shape of a session, and `createSession`,
+ * through which every session a request loads passes, so the expiry it had travels with it.
+ */
+import { type SessionData, Store } from "express-session";
+import { Codec } from "../codec.js";
+import type { Driver, Topology } from "../driver/driver.js";
+import { driverFor } from "../driver/index.js";
+import { Engine } from "../engine/engine.js";
+import type { ActiveSession as EngineActiveSession, UserSession as EngineUserSession } from "../engine/user-index.js";
+import type { SessionDecodeError } from "../errors.js";
+import { Keys } from "../keys.js";
+import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
+import { ownerOf } from "../owner.js";
+import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, settle } from "./calls.js";
+import { Cookies } from "./express-cookies.js";
+import { UserCalls } from "./user-calls.js";
+
+/** One of a user's sessions, as listUserSessions() returns it. */
+export type UserSession<S = SessionData> = EngineUserSession<S>;
+/** One session active within a window, as listActiveSessions() yields it. */
+export type ActiveSession<S = SessionData> = EngineActiveSession<S>;
+
+/** A session as all() returns it: connect-redis's shape, the session with its id. */
+export type SessionWithId = SessionData & { id: string };
+
+/** The events a RedisStore emits, with their arguments. */
+export interface RedisStoreEvents {
+  /** The client is ready (again): express-session uses sessions. */
+  connect: [];
+  /** The client is not ready: express-session runs requests without a session instead of waiting. */
+  disconnect: [];
+  /** A stored value could not be read; that request gets no session. */
+  decodeError: [error: SessionDecodeError];
+}
+
+export interface RedisStore {
+  on<E extends keyof RedisStoreEvents>(event: E, listener: (...args: RedisStoreEvents[E]) => void): this;
+  once<E extends keyof RedisStoreEvents>(event: E, listener: (...args: RedisStoreEvents[E]) => void): this;
+  off<E extends keyof RedisStoreEvents>(event: E, listener: (...args: RedisStoreEvents[E]) => void): this;
+  emit<E extends keyof RedisStoreEvents>(event: E, ...args: RedisStoreEvents[E]): boolean;
+}
+
+/**
+ * An express-session store on Redis: a drop-in for connect-redis 10 (same options, fields, key
+ * layout and methods) with a per-user session index, Cluster and Sentinel support, tombstones
+ * that keep destroyed sessions destroyed, and calls that fail fast while Redis is down.
+ */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above only types the inherited event methods
+export class RedisStore extends Store {
+  /** The options, validated once, with defaults filled in. */
+  readonly options: ResolvedOptions;
+  /** "standalone", "cluster" or "sentinel", read from the client. */
+  readonly topology: Topology;
+  readonly #engine: Engine<SessionData>;
+  readonly #codec: Codec;
+  readonly #cookies: Cookies;
+  readonly #users: UserCalls<SessionData>;
+  /** Held here so the driver, which holds it weakly, tells this store for as long as it lives. */
+  readonly #readiness = { ready: () => this.emit("connect"), down: () => this.emit("disconnect") };
+  #warnedDecode = false;
+
+  constructor(options: RedisStoreOptions) {
+    super();
+    this.options = resolveOptions(options);
+    const { userId, tombstoneTtl, serializer, disableTTL, ttl } = this.options;
+    const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
+    this.topology = driver.topology;
+    this.#codec = new Codec(serializer, this.options.maxSessionSize);
+    const indexed = userId !== false;
+    // How a touch shows in reads: rewritten inside express-session's JSON, read from Redis for any
+    // other format, or (without the index: connect-redis's commands) not at all.
+    const expiryFollowsCookie = !disableTTL && typeof ttl !== "function";
+    const touchShows = !indexed || !expiryFollowsCookie ? "none" : serializer === JSON ? "rewrite" : "read-expiry";
+    this.#cookies = new Cookies(this.options, touchShows === "rewrite");
+    this.#engine = new Engine<SessionData>({
+      driver,
+      keys: new Keys(this.options.prefix, this.options.indexPrefix),
+      indexed,
+      tombstoneMs: tombstoneTtl * 1000,
+      maxSessionsPerUser: this.options.maxSessionsPerUser,
+      scanCount: this.options.scanCount,
+      touchShows,
+      touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
+      decode: (sid, value, ttlMs) => this.#decode(sid, value, ttlMs),
+    });
+    this.#users = new UserCalls(this.#engine);
+    const followed = driver.watch(this.#readiness);
+    // A client that was never connected: express-session runs without sessions (the app can answer
+    // 503) instead of saving nothing while answering 200. Only where a `connect` can follow.
+    if (followed && !driver.ready) process.nextTick(() => this.emit("disconnect"));
+  }
+
+  // connect-redis 10's public fields, as read-only views of the resolved options.
+  get client(): ResolvedOptions["client"] {
+    return this.options.client;
+  }
+  get prefix(): string {
+    return this.options.prefix;
+  }
+  get scanCount(): number {
+    return this.options.scanCount;
+  }
+  get serializer(): ResolvedOptions["serializer"] {
+    return this.options.serializer;
+  }
+  get ttl(): ResolvedOptions["ttl"] {
+    return this.options.ttl;
+  }
+  get disableTTL(): boolean {
+    return this.options.disableTTL;
+  }
+  get disableTouch(): boolean {
+    return this.options.disableTouch;
+  }
+
+  /**
+   * Loads a session, or null. A touch() is visible in `cookie.expires`. An unreadable value (or one
+   * that is not a session) gives null and a `decodeError` event, so that visitor gets a fresh
+   * session instead of an error on every request.
+   */
+  get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> {
+    return settle(
+      attempt(() => this.#engine.read(checkSid(sid))),
+      callback,
+    );
+  }
+
+  /** express-session builds every session a request loads here: the expiry it was loaded with goes along. */
+  override createSession(req: Parameters<Store["createSession"]>[0], data: SessionData): ReturnType<Store["createSession"]> {
+    const loaded = this.#cookies.loaded(data);
+    const session = super.createSession(req, data);
+    this.#cookies.carry(session, loaded);
+    return session;
+  }
+
+  /** Saves a session. A destroyed id (tombstone) is not written, nor a loaded session that is gone: logout stays final. */
+  set(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#set(checkSid(sid), session)),
+      callback,
+    );
+  }
+
+  async #set(sid: string, session: SessionData): Promise<void> {
+    const ttlMs = this.#cookies.ttlMs(session, "set");
+    // A save that ends the session (ttl <= 0, a cookie in the past) deletes it without a tombstone:
+    // it was not a logout, and the same id may be saved again (say, at login).
+    if (ttlMs !== null && ttlMs <= 0) {
+      await this.#engine.destroy([sid], "expired", false);
+      return;
+    }
+    const value = this.#codec.encode(sid, session);
+    const owner = ownerOf(this.options.userId, session);
+    await this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: this.#cookies.wasLoaded(session) });
+  }
+
+  /** Extends a session's life; with `touchAfter`, only when that moves its expiry enough (see the option). */
+  override touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#touch(checkSid(sid), session)),
+      callback,
+    );
+  }
+
+  async #touch(sid: string, session: SessionData): Promise<void> {
+    if (this.options.disableTouch || this.options.disableTTL) return;
+    const ttlMs = this.#cookies.ttlMs(session, "touch") as number;
+    if (ttlMs <= 0) {
+      await this.#engine.destroy([sid], "expired", false);
+      return;
+    }
+    await this.#engine.touch({
+      sid,
+      ttlMs,
+      expiresIso: this.#cookies.expiresIso(session),
+      touchAfterMs: 0,
+      loadedExpireAt: this.#cookies.loadedExpireAt(session),
+    });
+  }
+
+  /** Deletes a session and leaves a tombstone (reason "logout"), so no late set() or touch() brings it back. */
+  destroy(sid: string, callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(async () => {
+        await this.#engine.destroy([checkSid(sid)], "logout");
+      }),
+      callback,
+    );
+  }
+
+  /** Every session, each with its `id` (connect-redis's shape). Unreadable values are skipped and reported. */
+  override all(callback?: Callback<SessionWithId[]>): Promise<SessionWithId[]> {
+    return settle(
+      attempt(async () => (await this.#engine.bulk.all()).map(({ id, session }) => Object.assign(session, { id }))),
+      callback,
+    );
+  }
+
+  /** Every session id. */
+  ids(callback?: Callback<string[]>): Promise<string[]> {
+    return settle(
+      attempt(() => this.#engine.bulk.ids()),
+      callback,
+    );
+  }
+
+  /**
+   * How many sessions there are, counted batch by batch: memory stays O(scanCount). SCAN may return
+   * a key twice while Redis resizes its hash table, so during a resize the count can be a little high.
+   */
+  override length(callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(() => this.#engine.bulk.length()),
+      callback,
+    );
+  }
+
+  /** Destroys every session of this store (signed-in ones with tombstones) and drops the per-user index and activity sets. */
+  override clear(callback?: Callback<void>): Promise<void> {
+    return settle(
+      attempt(() => this.#engine.bulk.clear()),
+      callback,
+    );
+  }
+
+  /** Streams every session, `count` keys per SCAN and per read: memory stays bounded by the batch. */
+  async *scan(options: { count?: number } = {}): AsyncGenerator<{ id: string; session: SessionData }> {
+    const count = checkCount(options.count ?? this.options.scanCount, "count");
+    for await (const batch of this.#engine.bulk.sessions(count, false)) yield* batch;
+  }
+
+  /** The live sessions of one user, newest activity first. Costs O(that user's sessions). */
+  listUserSessions(userId: string | number, callback?: Callback<UserSession[]>): Promise<UserSession[]> {
+    return settle(
+      attempt(() => this.#users.list(checkUserId(userId))),
+      callback,
+    );
+  }
+
+  /** How many live sessions one user has. */
+  countUserSessions(userId: string | number, callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(() => this.#users.count(checkUserId(userId))),
+      callback,
+    );
+  }
+
+  /**
+   * Destroys every session of one user except those in `except` ("sign out everywhere else"), each
+   * with a tombstone whose reason is `reason` (default "signed-out-elsewhere"). Resolves to how many.
+   */
+  destroyUserSessions(
+    userId: string | number,
+    options?: { except?: string | string[]; reason?: string } | Callback<number>,
+    callback?: Callback<number>,
+  ): Promise<number> {
+    const done = typeof options === "function" ? options : callback;
+    const given = typeof options === "function" ? undefined : options;
+    return settle(
+      attempt(() => this.#users.destroy(checkUserId(userId), given ?? {})),
+      done,
+    );
+  }
+
+  /** Distinct users whose sessions were saved or touched within the window. O(log n). */
+  countActiveUsers(withinSeconds: number, callback?: Callback<number>): Promise<number> {
+    return settle(
+      attempt(() => this.#users.countActive(checkSeconds(withinSeconds, "withinSeconds") * 1000)),
+      callback,
+    );
+  }
+
+  /** The ids (as strings) of users active within the window, most recent first. */
+  listActiveUsers(withinSeconds: number, callback?: Callback<string[]>): Promise<string[]> {
+    return settle(
+      attempt(() => this.#users.listActive(checkSeconds(withinSeconds, "withinSeconds") * 1000)),
+      callback,
+    );
+  }
+
+  /** Streams the sessions saved or touched within the window, newest first, `pageSize` per round trip. */
+  async *listActiveSessions(withinSeconds: number, options: { pageSize?: number } = {}): AsyncGenerator<ActiveSession> {
+    const windowMs = checkSeconds(withinSeconds, "withinSeconds") * 1000;
+    yield* this.#users.activeSessions(windowMs, checkCount(options.pageSize ?? this.options.scanCount, "pageSize"));
+  }
+
+  /** Parses a stored value; anything that is not an express-session session is reported and read as none. */
+  #decode(sid: string, value: string, ttlMs: number | undefined): SessionData | null | Promise<SessionData | null> {
+    const decoded = this.#codec.decode<SessionData>(sid, value, shapeProblem, (error) => this.#reportDecode(error));
+    if (ttlMs === undefined || ttlMs < 0) return decoded;
+    const show = (session: SessionData | null) => {
+      if (session) this.#cookies.showExpiry(session, ttlMs);
+      return session;
+    };
+    return decoded instanceof Promise ? decoded.then(show) : show(decoded);
+  }
+
+  #reportDecode(error: SessionDecodeError): void {
+    if (this.listenerCount("decodeError") > 0) {
+      this.emit("decodeError", error);
+    } else if (!this.#warnedDecode) {
+      this.#warnedDecode = true;
+      process.emitWarning(`${error.message}; listen to the store's "decodeError" event to see every one`, {
+        code: "REDIS_SESSION_STORE_DECODE",
+      });
+    }
+  }
+}
+
+/** Why a parsed value is not an express-session session (it needs a `cookie` object), or undefined. */
+function shapeProblem(parsed: unknown): string | undefined {
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return "not an object";
+  const cookie = (parsed as { cookie?: unknown }).cookie;
+  if (cookie === null || typeof cookie !== "object" || Array.isArray(cookie)) return "no cookie object";
+  return undefined;
+}

@@ -1,0 +1,221 @@
+/**
+ * Saves and touches. Each script names its KEYS and ARGV once, at its top; each has one typed
+ * wrapper below it that builds them from names and decodes the reply.
+ *
+ * Single Redis (standalone, Sentinel): SET_ALL and TOUCH_ALL write a session, its owner record,
+ * its owner's index entry and its activity at once. Cluster, where those live on different slots:
+ * SET_SESSION / TOUCH_SESSION for the session's slot, then INDEX_ADD and RECORD_ACTIVITY (index.ts).
+ *
+ * Under memory pressure (noeviction): saves are refused whole with Redis's OOM error (a shebang
+ * script without allow-oom does not start), so the old value stays; touches carry allow-oom, so
+ * active sessions keep being extended (they write a few bytes at most).
+ */
+import { type Driver, isNil, Script } from "../driver/driver.js";
+import { ACTIVITY, ACTIVITY_RESOLUTION_MS, EXPIRE_TIME, FIND_EXPIRES, INDEX_ADD, INDEX_GRACE_MS, KEEP_META, META, NOW } from "./lua.js";
+
+/** What every save names: the session's own keys and its owner. */
+export interface SaveArgs {
+  /** The serialized session. */
+  value: string;
+  /** Its lifetime in ms from now (Redis's now); 0: no expiry. */
+  ttlMs: number;
+  /** The owner, "" for an anonymous session. */
+  owner: string;
+  /**
+   * Only update an existing session, never create one: for a session a request loaded, so that a
+   * late save can't bring back a session destroyed meanwhile even if its tombstone is gone.
+   */
+  mustExist: boolean;
+}
+
+const SET_BODY = `
+local function set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now)
+  local meta = redis.call('GET', meta_key)
+  if is_tombstone(meta) then return false end
+  local written
+  if ttl_ms == 0 then
+    if must_exist then written = redis.call('SET', session_key, value, 'XX') else written = redis.call('SET', session_key, value) end
+  elseif must_exist then
+    written = redis.call('SET', session_key, value, 'PX', ttl_ms, 'XX')
+  else
+    written = redis.call('SET', session_key, value, 'PX', ttl_ms)
+  end
+  if not written then return false end
+  local expire_at = 0
+  if ttl_ms > 0 then expire_at = now + ttl_ms end
+  if owner ~= '' then
+    local keep = 0
+    if expire_at > 0 then keep = expire_at + ${INDEX_GRACE_MS} end
+    keep_meta(meta_key, 'u' .. owner, keep)
+  elseif meta then
+    redis.call('DEL', meta_key)
+  end
+  return expire_at
+end
+`;
+
+/**
+ * KEYS: session, meta, owner's index (any key when anonymous), active sessions, active users.
+ * ARGV: value, ttlMs, owner, entry (the index entry), sid, countEntries ("1"/"0"), mustExist ("1"/"0").
+ * Reply: false when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms) }.
+ */
+const SET_ALL = new Script(`#!lua
+${NOW}${META}${KEEP_META}${INDEX_ADD}${ACTIVITY}${SET_BODY}
+local session_key, meta_key, index_key, active_sessions, active_users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local value, ttl_ms, owner, entry, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local count, must_exist = ARGV[6] == '1', ARGV[7] == '1'
+local now = now_ms()
+local expire_at = set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now)
+if not expire_at then return false end
+local entries = 0
+if owner ~= '' then entries = index_add(index_key, entry, expire_at, now, count) end
+record_activity(active_sessions, active_users, sid, owner, now, ttl_ms)
+return { entries, now }
+`);
+
+export interface IndexedSaveKeys {
+  session: string;
+  meta: string;
+  /** The owner's index; when anonymous, any key of the slot (unused). */
+  userIndex: string;
+  activeSessions: string;
+  activeUsers: string;
+}
+
+/** What a save that wrote reports: the owner's index size (when counted, else 0) and when, on Redis's clock. */
+export interface Saved {
+  entries: number;
+  at: number;
+}
+
+/** SET_ALL: resolves to what was saved, or null when refused. */
+export function setAll(
+  driver: Driver,
+  keys: IndexedSaveKeys,
+  args: SaveArgs & { entry: string; sid: string; countEntries: boolean },
+): Promise<Saved | null> {
+  return driver
+    .script<[number, number] | null>(
+      SET_ALL,
+      [keys.session, keys.meta, keys.userIndex, keys.activeSessions, keys.activeUsers],
+      [args.value, args.ttlMs, args.owner, args.entry, args.sid, args.countEntries ? "1" : "0", args.mustExist ? "1" : "0"],
+    )
+    .then((reply) => (isNil(reply) ? null : { entries: Number(reply[0]), at: Number(reply[1]) }));
+}
+
+/**
+ * KEYS: session, meta. ARGV: value, ttlMs, owner, mustExist ("1"/"0").
+ * Reply: false when refused, else 1.
+ */
+const SET_SESSION = new Script(`#!lua
+${NOW}${META}${KEEP_META}${SET_BODY}
+local session_key, meta_key = KEYS[1], KEYS[2]
+local value, ttl_ms, owner, must_exist = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
+if not set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now_ms()) then return false end
+return 1
+`);
+
+/** SET_SESSION (Cluster, or tombstones without the index): true when written, false when refused. */
+export function setSession(driver: Driver, keys: { session: string; meta: string }, args: SaveArgs): Promise<boolean> {
+  return driver
+    .script<number | null>(SET_SESSION, [keys.session, keys.meta], [args.value, args.ttlMs, args.owner, args.mustExist ? "1" : "0"])
+    .then((reply) => !isNil(reply));
+}
+
+/** What a touch names. A touch never names an owner: it moves the owner record that is stored. */
+export interface TouchArgs {
+  /** The new lifetime in ms from now. */
+  ttlMs: number;
+  /** The new cookie.expires to write inside the stored JSON value; "" to move the expiry alone. */
+  expiresIso: string;
+  /** Skip the touch when it would move the expiry by less than this many ms; 0: always. */
+  touchAfterMs: number;
+}
+
+/** Outcome of a touch: moved, skipped (touchAfter), or the session is gone (destroyed or expired). */
+export type TouchResult = "touched" | "skipped" | "gone";
+
+const TOUCH_BODY = `
+local function touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now)
+  local meta = redis.call('GET', meta_key)
+  -- A tombstone beside a live session: a destroy is under way.
+  if is_tombstone(meta) then return -2 end
+  local expire_at = now + ttl_ms
+  if touch_after_ms > 0 then
+    local current = expire_time(session_key)
+    if current == -2 then return -2 end
+    if current > 0 and expire_at - current < touch_after_ms then return 0 end
+  end
+  if expires_iso ~= '' then
+    -- GETRANGE of a missing key is "", so SETRANGE never creates one.
+    local offset = find_expires(redis.call('GETRANGE', session_key, 0, 255))
+    if offset then redis.call('SETRANGE', session_key, offset, expires_iso) end
+  end
+  if redis.call('PEXPIRE', session_key, ttl_ms) == 0 then return -2 end
+  local owner = owner_of(meta)
+  if owner ~= '' then keep_meta(meta_key, nil, expire_at + ${INDEX_GRACE_MS}) end
+  return 1, owner, expire_at
+end
+`;
+
+const TOUCH_CODES: Record<number, TouchResult> = { [-2]: "gone", 0: "skipped", 1: "touched" };
+
+/**
+ * KEYS: session, meta, active sessions, active users.
+ * ARGV: ttlMs, expiresIso, touchAfterMs, sid, entry, userIndexRoot.
+ * The stored owner's index key is built here (userIndexRoot .. owner): a single Redis has no slots,
+ * and the owner is known only once the meta key is read. Reply: -2 gone, 0 skipped, 1 touched.
+ */
+const TOUCH_ALL = new Script(`#!lua flags=allow-oom
+${NOW}${EXPIRE_TIME}${META}${KEEP_META}${FIND_EXPIRES}${INDEX_ADD}${ACTIVITY}${TOUCH_BODY}
+local session_key, meta_key, active_sessions, active_users = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ttl_ms, expires_iso, touch_after_ms = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local sid, entry, user_index_root = ARGV[4], ARGV[5], ARGV[6]
+local now = now_ms()
+local status, owner, expire_at = touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now)
+if status < 1 then return status end
+-- The entry always follows the expiry: readers prune entries by score.
+if owner ~= '' then index_add(user_index_root .. owner, entry, expire_at, now, false) end
+local last = redis.call('ZSCORE', active_sessions, sid)
+if not last or now - tonumber(last) >= ${ACTIVITY_RESOLUTION_MS} then
+  record_activity(active_sessions, active_users, sid, owner, now, ttl_ms)
+end
+return 1
+`);
+
+export function touchAll(
+  driver: Driver,
+  keys: { session: string; meta: string; activeSessions: string; activeUsers: string },
+  args: TouchArgs & { sid: string; entry: string; userIndexRoot: string },
+): Promise<TouchResult> {
+  return driver
+    .script<number>(
+      TOUCH_ALL,
+      [keys.session, keys.meta, keys.activeSessions, keys.activeUsers],
+      [args.ttlMs, args.expiresIso, args.touchAfterMs, args.sid, args.entry, args.userIndexRoot],
+    )
+    .then((reply) => TOUCH_CODES[Number(reply)] ?? "gone");
+}
+
+/**
+ * KEYS: session, meta. ARGV: ttlMs, expiresIso, touchAfterMs.
+ * Reply: { -2 gone / 0 skipped / 1 touched, the stored owner ("" for none) }.
+ */
+const TOUCH_SESSION = new Script(`#!lua flags=allow-oom
+${NOW}${EXPIRE_TIME}${META}${KEEP_META}${FIND_EXPIRES}${TOUCH_BODY}
+local session_key, meta_key = KEYS[1], KEYS[2]
+local ttl_ms, expires_iso, touch_after_ms = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local status, owner = touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now_ms())
+return { status, owner or '' }
+`);
+
+/** TOUCH_SESSION (Cluster): the outcome and the owner whose record it kept ("" for none). */
+export function touchSession(
+  driver: Driver,
+  keys: { session: string; meta: string },
+  args: TouchArgs,
+): Promise<{ result: TouchResult; owner: string }> {
+  return driver
+    .script<[number, string]>(TOUCH_SESSION, [keys.session, keys.meta], [args.ttlMs, args.expiresIso, args.touchAfterMs])
+    .then(([status, owner]) => ({ result: TOUCH_CODES[Number(status)] ?? "gone", owner: String(owner) }));
+}
