@@ -1,8 +1,9 @@
 /**
- * One contract, six setups: every store method against a standalone Redis, a Redis Cluster
+ * One contract, eight setups: every store method against a standalone Redis, a Redis Cluster
  * (3 masters + 3 replicas) and Sentinel (master + replica + 3 sentinels), each through node-redis
- * 5 (RESP2) and node-redis 6 (RESP3). Each topology is started once for the file; every test uses
- * its own prefix, so tests never see each other's keys. Real servers only.
+ * 5 (RESP2) and node-redis 6 (RESP3); and against a standalone Valkey 8 and a Valkey Cluster through
+ * node-redis 6 (SKIP_VALKEY=1 leaves those two out). Each topology is started once for the file;
+ * every test uses its own prefix, so tests never see each other's keys. Real servers only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
@@ -11,37 +12,51 @@ import { sidOfMember } from "../lib/keys";
 import { ACTIVITY_RESOLUTION_MS } from "../lib/scripts/lua";
 import { type ClientHandle, type ClientVersion, COMBOS, makeClient, type Target, type TopologyName } from "./helpers/clients";
 import { cli, parseInfo, startCluster, startSentinel, type TestCluster, type TestSentinel } from "./helpers/cluster";
-import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
+import { type RedisServer, removeDir, type ServerKind, serverName, startRedis, waitFor } from "./helpers/redis-server";
 
-let standalone: RedisServer | undefined;
-let cluster: TestCluster | undefined;
-let sentinel: TestSentinel | undefined;
+interface Topologies {
+  standalone?: RedisServer;
+  cluster?: TestCluster;
+  sentinel?: TestSentinel;
+}
+const started: Record<ServerKind, Topologies> = { redis: {}, valkey: {} };
 
 beforeAll(async () => {
-  // All three at once; if one fails, stop the others too (afterAll still runs).
-  const [a, b, c] = await Promise.allSettled([startRedis(), startCluster(), startSentinel()]);
-  if (a.status === "fulfilled") standalone = a.value;
-  if (b.status === "fulfilled") cluster = b.value;
-  if (c.status === "fulfilled") sentinel = c.value;
-  for (const result of [a, b, c]) if (result.status === "rejected") throw result.reason;
+  // Every topology COMBOS names, all at once; if one fails, stop the others too (afterAll still runs).
+  const wanted = new Set(COMBOS.map(([server, topology]) => `${server} ${topology}`));
+  const starts = [...wanted].map(async (name) => {
+    const [server, topology] = name.split(" ") as [ServerKind, TopologyName];
+    if (topology === "standalone") started[server].standalone = await startRedis({ server });
+    else if (topology === "cluster") started[server].cluster = await startCluster({ server });
+    else started[server].sentinel = await startSentinel();
+  });
+  for (const result of await Promise.allSettled(starts)) if (result.status === "rejected") throw result.reason;
   // Command statistics count from here: only the clients' and the store's traffic (see the last test).
   await Promise.all(
-    (["standalone", "cluster", "sentinel"] as const).flatMap((t) => serverPorts(t).map((port) => cli(port, ["CONFIG", "RESETSTAT"]))),
+    COMBOS.flatMap(([server, topology]) => serverPorts(server, topology).map((port) => cli(port, ["CONFIG", "RESETSTAT"]))),
   );
-}, 60000);
+}, 90000);
 
 afterAll(async () => {
-  await Promise.all([standalone?.stop().then(() => standalone && removeDir(standalone)), cluster?.stop(), sentinel?.stop()]);
+  await Promise.all(
+    Object.values(started).flatMap(({ standalone, cluster, sentinel }) => [
+      standalone?.stop().then(() => removeDir(standalone)),
+      cluster?.stop(),
+      sentinel?.stop(),
+    ]),
+  );
 }, 30000);
 
-function targetOf(topology: TopologyName): Target {
+function targetOf(server: ServerKind, topology: TopologyName): Target {
+  const { standalone, cluster, sentinel } = started[server];
   if (topology === "standalone") return { url: (standalone as RedisServer).url };
   if (topology === "cluster") return cluster as TestCluster;
   return sentinel as TestSentinel;
 }
 
-/** Ports of the Redis servers (not sentinels) of a topology, for INFO. */
-function serverPorts(topology: TopologyName): number[] {
+/** Ports of the data servers (not sentinels) of a topology, for INFO. */
+function serverPorts(server: ServerKind, topology: TopologyName): number[] {
+  const { standalone, cluster, sentinel } = started[server];
   if (topology === "standalone") return [(standalone as RedisServer).port];
   if (topology === "cluster") return (cluster as TestCluster).nodes.map((n) => n.port);
   return [(sentinel as TestSentinel).master.port, (sentinel as TestSentinel).replica.port];
@@ -96,10 +111,15 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: numb
 
 const sorted = (values: Iterable<string>) => [...values].sort();
 
-describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: ClientVersion) => {
+/** Redis setups keep their plain names ("cluster, node-redis 5"); the others name their server. */
+const SETUPS = COMBOS.map(
+  ([server, topology, version]) => [`${server === "redis" ? "" : `${server} `}${topology}`, version, server, topology] as const,
+);
+
+describe.each(SETUPS)("%s, node-redis %d", (_name: string, version: ClientVersion, server: ServerKind, topology: TopologyName) => {
   let h: ClientHandle;
   let prefixes = 0;
-  const tag = `${topology}-v${version}-${process.pid}`;
+  const tag = `${server}-${topology}-v${version}-${process.pid}`;
   /** A fresh prefix per test (and with it a fresh indexPrefix). */
   const newPrefix = () => `rss-${tag}-${++prefixes}:`;
   const newStore = (options: Partial<RedisStoreOptions> = {}) => new RedisStore({ client: h.client, prefix: newPrefix(), ...options });
@@ -124,7 +144,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
   const waitOutActivityResolution = () => new Promise((resolve) => setTimeout(resolve, ACTIVITY_RESOLUTION_MS + 5));
 
   beforeAll(async () => {
-    h = await makeClient(version, topology, targetOf(topology));
+    h = await makeClient(version, topology, targetOf(server, topology));
   });
   afterAll(async () => {
     await h?.close();
@@ -132,6 +152,11 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
 
   test("the store reports its topology", () => {
     expect(newStore().topology).toBe(topology);
+  });
+
+  test(`every server of this setup is ${server} (INFO server_name)`, async () => {
+    const names = await Promise.all(serverPorts(server, topology).map((port) => serverName(port)));
+    expect(new Set(names)).toEqual(new Set([server]));
   });
 
   // ---- get / set / touch / destroy -------------------------------------------------------------
@@ -299,7 +324,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     // SCAN calls the servers received (to show scan() streams instead of collecting first).
     const scanCalls = async () => {
       let total = 0;
-      for (const port of serverPorts(topology)) {
+      for (const port of serverPorts(server, topology)) {
         const line = parseInfo(await cli(port, ["INFO", "commandstats"])).get("cmdstat_scan") ?? "";
         total += Number(/calls=(\d+)/.exec(line)?.[1] ?? 0);
       }
@@ -374,7 +399,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
     const counters = async () => {
       let scans = 0;
       let scripts = 0;
-      for (const port of serverPorts(topology)) {
+      for (const port of serverPorts(server, topology)) {
         const info = parseInfo(await cli(port, ["INFO", "commandstats"]));
         // Calls that ran (a NOSCRIPT EVALSHA, answered by an EVAL, did not).
         const calls = (command: string) => {
@@ -744,7 +769,7 @@ describe.each(COMBOS)("%s, node-redis %d", (topology: TopologyName, version: Cli
 
   test("Redis recorded no CROSSSLOT (or any other failed command) on any node", async () => {
     const unexpected: string[] = [];
-    for (const port of serverPorts(topology)) {
+    for (const port of serverPorts(server, topology)) {
       const errors = parseInfo(await cli(port, ["INFO", "errorstats"]));
       const count = (type: string) => Number(/count=(\d+)/.exec(errors.get(`errorstat_${type}`) ?? "")?.[1] ?? 0);
       expect(`${port} CROSSSLOT ${count("CROSSSLOT")}`).toBe(`${port} CROSSSLOT 0`);

@@ -3,7 +3,7 @@
  * it, and load it both ways: `import` (ESM) and `require` (CommonJS), each against a real Redis.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
@@ -67,6 +67,22 @@ test("only dist, package.json, README and LICENSE are packed", () => {
   expect(files).toContain("package/dist/cjs/index.d.ts");
   expect(files).toContain("package/dist/esm/index.js");
   expect(files).toContain("package/dist/esm/index.d.ts");
+});
+
+test("every source map in the package carries its sources (lib/ is not packed)", () => {
+  const dist = join(app, "node_modules", "redis-session-store", "dist");
+  const maps = (readdirSync(dist, { recursive: true }) as string[]).filter((f) => f.endsWith(".map"));
+  expect(maps.length).toBeGreaterThan(0);
+  for (const file of maps) {
+    const map = JSON.parse(readFileSync(join(dist, file), "utf8")) as { sources: string[]; sourcesContent?: Array<string | null> };
+    expect({
+      file,
+      inlined: map.sourcesContent?.length === map.sources.length && map.sourcesContent.every((s) => typeof s === "string"),
+    }).toEqual({
+      file,
+      inlined: true,
+    });
+  }
 });
 
 test.each([

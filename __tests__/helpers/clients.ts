@@ -8,6 +8,8 @@
  */
 import * as redis5 from "redis";
 import * as redis6 from "redis6";
+import type { ServerKind } from "./redis-server";
+import { VALKEY_ENABLED } from "./valkey";
 
 export type ClientVersion = 5 | 6;
 export type TopologyName = "standalone" | "cluster" | "sentinel";
@@ -159,12 +161,21 @@ export async function makeClient(
   };
 }
 
-/** The six combinations the contract suite runs against. */
-export const COMBOS: ReadonlyArray<readonly [TopologyName, ClientVersion]> = [
-  ["standalone", 5],
-  ["standalone", 6],
-  ["cluster", 5],
-  ["cluster", 6],
-  ["sentinel", 5],
-  ["sentinel", 6],
+/**
+ * The combinations the contract suite runs against: Redis in every topology with both client
+ * majors, and Valkey 8 standalone and Cluster with node-redis 6 (left out when SKIP_VALKEY=1).
+ */
+export const COMBOS: ReadonlyArray<readonly [ServerKind, TopologyName, ClientVersion]> = [
+  ["redis", "standalone", 5],
+  ["redis", "standalone", 6],
+  ["redis", "cluster", 5],
+  ["redis", "cluster", 6],
+  ["redis", "sentinel", 5],
+  ["redis", "sentinel", 6],
+  ...(VALKEY_ENABLED
+    ? ([
+        ["valkey", "standalone", 6],
+        ["valkey", "cluster", 6],
+      ] as const)
+    : []),
 ];

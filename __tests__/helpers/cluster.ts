@@ -1,11 +1,11 @@
 /**
- * Private Redis Cluster (3 masters + 3 replicas) and Sentinel (1 master + 1 replica + 3 sentinels)
- * topologies for tests, on free ports, built on ./redis-server. Readiness is always polled from the
+ * Private Cluster (3 masters + 3 replicas, Redis or Valkey) and Sentinel (1 master + 1 replica + 3
+ * sentinels, Redis) topologies for tests, on free ports, built on ./redis-server. Readiness is always polled from the
  * servers' own view (CLUSTER INFO / CLUSTER NODES / SENTINEL / INFO replication), never slept.
  * stop() kills every process and removes every temp folder, also after a failed start.
  */
 import { execFile } from "node:child_process";
-import { type RedisServer, removeDir, startRedis, waitFor } from "./redis-server";
+import { type RedisServer, removeDir, type ServerKind, serverCommand, startRedis, waitFor } from "./redis-server";
 
 const HOST = "127.0.0.1";
 
@@ -101,6 +101,8 @@ export interface ClusterOptions {
   nodeTimeout?: number;
   /** Extra redis-server arguments for every node. */
   args?: string[];
+  /** Which server the nodes run (default "redis"); the cluster is created with that server's own CLI. */
+  server?: ServerKind;
 }
 
 interface NodesLine {
@@ -153,11 +155,11 @@ function serverGroup(): { servers: RedisServer[]; stopAll: () => Promise<void> }
 }
 
 /** Ports must be free together with their bus port (port + 10000): startRedis({ withBus }) does that. */
-async function startNode(args: string[]): Promise<RedisServer> {
+async function startNode(args: string[], server: ServerKind): Promise<RedisServer> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await startRedis({ withBus: true, args });
+      return await startRedis({ withBus: true, args, server });
     } catch (error) {
       lastError = error; // a port taken between the probe and the start (parallel jest workers)
     }
@@ -188,16 +190,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
 
   try {
     // One at a time: a started node holds its ports, so the next probe cannot pick them again.
-    for (let i = 0; i < 6; i++) servers.push(await startNode(args));
+    const kind = options.server ?? "redis";
+    for (let i = 0; i < 6; i++) servers.push(await startNode(args, kind));
 
+    const { cli: createWith, env } = serverCommand(kind);
     await new Promise<void>((resolve, reject) => {
       execFile(
-        "redis-cli",
+        createWith,
         ["--cluster", "create", ...servers.map((s) => `${HOST}:${s.port}`), "--cluster-replicas", "1", "--cluster-yes"],
-        { timeout: 30000, encoding: "utf8" },
+        { timeout: 30000, encoding: "utf8", env },
         (error, stdout, stderr) => {
           if (error || !/All 16384 slots covered/.test(stdout)) {
-            reject(new Error(`redis-cli --cluster create failed: ${error?.message ?? ""}\n${stdout}\n${stderr}`));
+            reject(new Error(`${createWith} --cluster create failed: ${error?.message ?? ""}\n${stdout}\n${stderr}`));
           } else resolve();
         },
       );

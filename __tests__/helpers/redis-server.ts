@@ -1,13 +1,14 @@
 /**
- * Private redis-server processes for tests, the demo and the benchmarks: started on a free port
- * from PATH, readiness polled with PING (never slept), stopped at the end. Nothing here ever
- * touches a server it did not start.
+ * Private redis-server (or valkey-server) processes for tests, the demo and the benchmarks: started
+ * on a free port from PATH (Valkey: see ./valkey), readiness polled with PING (never slept), stopped
+ * at the end. Nothing here ever touches a server it did not start.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { valkeyBinaries, valkeyEnv } from "./valkey";
 
 export const INSTALL_HINT =
   "redis-server was not found on PATH: install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL";
@@ -19,6 +20,43 @@ export function requireRedisServer(): string {
   } catch {
     throw new Error(INSTALL_HINT);
   }
+}
+
+/** Which server a helper starts: Redis (redis-server from PATH) or Valkey (see ./valkey). */
+export type ServerKind = "redis" | "valkey";
+
+/** The server binary of a kind, its CLI, and the environment both run with. */
+export function serverCommand(kind: ServerKind): { binary: string; cli: string; env: NodeJS.ProcessEnv } {
+  if (kind === "redis") return { binary: requireRedisServer(), cli: "redis-cli", env: process.env };
+  const valkey = valkeyBinaries();
+  return { binary: valkey.server, cli: valkey.cli, env: valkeyEnv(valkey) };
+}
+
+/**
+ * The server's own name from INFO server: Valkey says `server_name:valkey` (and an old
+ * `redis_version` for compatibility); Redis 7.0 has no such field.
+ */
+export async function serverName(port: number): Promise<ServerKind> {
+  const info = await new Promise<string>((resolve, reject) => {
+    const socket = new Socket();
+    let data = "";
+    socket.setTimeout(2000, () => {
+      socket.destroy();
+      reject(new Error(`INFO server on port ${port}: timeout`));
+    });
+    socket.once("error", reject);
+    socket.connect(port, "127.0.0.1", () => socket.write("INFO server\r\n"));
+    socket.on("data", (chunk) => {
+      data += chunk.toString();
+      // A bulk reply: "$<length>\r\n<text>\r\n".
+      const length = Number(/^\$(\d+)\r\n/.exec(data)?.[1]);
+      if (Number.isFinite(length) && Buffer.byteLength(data) >= String(length).length + 3 + length) {
+        socket.destroy();
+        resolve(data);
+      }
+    });
+  });
+  return /^server_name:valkey\r?$/m.test(info) ? "valkey" : "redis";
 }
 
 /** A free TCP port on 127.0.0.1 (and port + 10000, the cluster bus, when `withBus`). */
@@ -132,12 +170,14 @@ function registerExitHook(): void {
 /**
  * Starts a private redis-server on a free port. `args` are extra redis-server arguments. `config`,
  * when given, is the text of a config file written to the server's folder and passed first (a
- * sentinel needs a writable config file: pass `args: ["--sentinel"]` with it).
+ * sentinel needs a writable config file: pass `args: ["--sentinel"]` with it). `server: "valkey"`
+ * starts valkey-server instead (same arguments).
  */
 export async function startRedis(
-  options: { args?: string[]; port?: number; withBus?: boolean; config?: string } = {},
+  options: { args?: string[]; port?: number; withBus?: boolean; config?: string; server?: ServerKind } = {},
 ): Promise<RedisServer> {
-  const binary = requireRedisServer();
+  const { binary, env } = serverCommand(options.server ?? "redis");
+  const name = `${options.server ?? "redis"}-server`;
   registerExitHook();
   const port = options.port ?? (await freePort(options.withBus ?? false));
   const dir = mkdtempSync(join(tmpdir(), "redis-session-store-"));
@@ -160,7 +200,7 @@ export async function startRedis(
       dir,
       ...(options.args ?? []),
     ];
-    const spawned = spawn(binary, args, { stdio: "ignore" });
+    const spawned = spawn(binary, args, { stdio: "ignore", env });
     child = spawned;
     let exited = false;
     spawned.once("exit", () => {
@@ -169,8 +209,8 @@ export async function startRedis(
     live.set(spawned, dir);
     spawned.once("exit", () => live.delete(spawned));
     // An exit ends the wait at once (a taken port fails fast instead of after the timeout).
-    await waitFor(async () => exited || (await rawCommand(port, "PING")) === "+PONG", 10000, `redis-server on port ${port}`);
-    if (exited) throw new Error(`redis-server on port ${port} exited at start (port taken?)`);
+    await waitFor(async () => exited || (await rawCommand(port, "PING")) === "+PONG", 10000, `${name} on port ${port}`);
+    if (exited) throw new Error(`${name} on port ${port} exited at start (port taken?)`);
   };
 
   const stop = async (hard = false) => {
