@@ -17,13 +17,36 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const CACHE = join(root, ".cache", "valkey");
 const SUITE = "bookworm-backports";
-const MIRROR = process.env.VALKEY_APT_MIRROR ?? "http://deb.debian.org/debian";
+const MIRROR = process.env.VALKEY_APT_MIRROR ?? configuredMirror();
 const KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 export const VALKEY_HINT =
   "Valkey 8 was not found and could not be fetched: install it (Debian 12: apt-get install -t bookworm-backports valkey-server; macOS: brew install valkey), put valkey-server on PATH or in VALKEY_SERVER, or set SKIP_VALKEY=1 to leave the Valkey suites out";
 
 class Unavailable extends Error {}
+
+/** The Debian archive this machine's own apt sources name (deb822 or one-line format). */
+function configuredMirror() {
+  const files = ["/etc/apt/sources.list"];
+  try {
+    for (const name of readdirSync("/etc/apt/sources.list.d")) files.push(join("/etc/apt/sources.list.d", name));
+  } catch {
+    // no sources.list.d
+  }
+  for (const file of files) {
+    let text = "";
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n")) {
+      const uris = /^URIs:\s*(\S+)/.exec(line) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\b/.exec(line);
+      if (uris?.[1] && !uris[1].includes("security")) return uris[1].replace(/\/$/, "");
+    }
+  }
+  return undefined;
+}
 
 const run = (file, args, options = {}) => execFileSync(file, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...options });
 
@@ -70,6 +93,7 @@ function fromCache() {
 
 /** apt-get with its own sources list, package lists and cache: the system's apt state is never read or changed. */
 function privateApt(work) {
+  if (!MIRROR) throw new Unavailable("no Debian archive in this machine's apt sources (set VALKEY_APT_MIRROR)");
   const lists = join(work, "lists");
   const cache = join(work, "cache");
   mkdirSync(join(lists, "partial"), { recursive: true });
