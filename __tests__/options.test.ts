@@ -79,7 +79,11 @@ describe("defaults and public fields", () => {
 describe("invalid options throw a TypeError naming the option", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ["missing client", {}, /option "client" must be a connected node-redis 5\/6 client .*, got undefined/],
-    ["an object that is no client we know", { client: { sendCommand() {}, status: "ready" } }, /option "client" must be .*createClient\(\)/],
+    [
+      "an object that is no client we know",
+      { client: { sendCommand() {}, status: "ready" } },
+      /option "client" must be .*createClient\(\)/,
+    ],
     ["client without sendCommand", { client: {} }, /option "client"/],
     ["negative ttl", { ttl: -1 }, /option "ttl" must be a non-negative integer .* got -1/],
     ["fractional ttl", { ttl: 1.5 }, /option "ttl" .* got 1\.5/],
@@ -97,7 +101,11 @@ describe("invalid options throw a TypeError naming the option", () => {
     ["unknown option", { logErrors: true }, /unknown option "logErrors" \(known: client, prefix/],
     ["a misspelt option", { disableTtl: true }, /unknown option "disableTtl"; did you mean "disableTTL"\?/],
     ["a typo in an option", { touchAftr: 5 }, /unknown option "touchAftr"; did you mean "touchAfter"\?/],
-    ["touchAfter not a number", { touchAfter: "soon" }, /option "touchAfter" must be a non-negative number of seconds or "auto", got "soon"/],
+    [
+      "touchAfter not a number",
+      { touchAfter: "soon" },
+      /option "touchAfter" must be a non-negative number of seconds or "auto", got "soon"/,
+    ],
   ];
   test.each(cases)("%s", (_, options, message) => {
     const withClient = "client" in options || _ === "missing client" ? options : { client, ...options };

@@ -98,10 +98,49 @@ test.each([
   expect(JSON.parse(out)).toEqual({ got: { cookie: { originalMaxAge: null }, userId: "u" }, listed: ["a"], isStore: "function" });
 });
 
-test("type declarations resolve for both import and require", () => {
+test("one implementation for both formats: a class imported and required is the same class", () => {
+  writeFileSync(
+    join(app, "both.mjs"),
+    [
+      'import { createRequire } from "node:module";',
+      'import { RedisStore, RedisUnavailableError } from "redis-session-store";',
+      'const required = createRequire(import.meta.url)("redis-session-store");',
+      "const error = new required.RedisUnavailableError('x');",
+      "console.log(JSON.stringify([RedisStore === required.RedisStore, error instanceof RedisUnavailableError]));",
+    ].join("\n"),
+  );
+  expect(JSON.parse(execFileSync(process.execPath, ["both.mjs"], { cwd: app, encoding: "utf8" }))).toEqual([true, true]);
+});
+
+/**
+ * The declarations, as an application's `tsc` reads them through `import` and `require`. The
+ * `@ts-expect-error` lines are the compile-fail half: each must be an error, or tsc fails on the
+ * unused directive.
+ */
+test("type declarations resolve for both import and require, and reject what is wrong", () => {
   writeFileSync(
     join(app, "types.mts"),
-    'import { RedisStore, type RedisStoreOptions } from "redis-session-store";\nconst o: RedisStoreOptions = { client: {} };\nexport const s: typeof RedisStore = RedisStore; export { o };\n',
+    [
+      'import { RedisStore, type RedisStoreOptions, type SessionDecodeError, type UserSession } from "redis-session-store";',
+      "const client = { sendCommand: (args: string[]) => Promise.resolve(args), isReady: true };",
+      "const o: RedisStoreOptions = { client };",
+      "// @ts-expect-error a number is no Redis client",
+      "const wrong: RedisStoreOptions = { client: 42 };",
+      "// @ts-expect-error an unknown option",
+      "const typo: RedisStoreOptions = { client, disableTtl: true };",
+      'const auto: RedisStoreOptions = { client, touchAfter: "auto" };',
+      "declare const store: RedisStore;",
+      "const typed: { sendCommand(...args: any[]): unknown } = store.client;",
+      'store.on("decodeError", (error: SessionDecodeError) => error.sessionId.toUpperCase());',
+      'store.on("disconnect", () => undefined);',
+      "// @ts-expect-error decodeError's listener gets an error, not a number",
+      'store.on("decodeError", (n: number) => n + 1);',
+      "// @ts-expect-error readiness hooks are not public API",
+      "store.onRedisReady();",
+      'const listed: Promise<UserSession[]> = store.listUserSessions("u1");',
+      'store.destroyUserSessions("u1", (error?: unknown, count?: number) => [error, count]);',
+      "export { o, wrong, typo, auto, typed, listed };",
+    ].join("\n"),
   );
   writeFileSync(
     join(app, "types.cts"),
