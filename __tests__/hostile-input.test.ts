@@ -267,6 +267,8 @@ describe("stored values that are not sessions", () => {
     ["cookie: 5", '{"cookie":5}'],
     ["cookie: null", '{"cookie":null}'],
     ["cookie: a string", '{"cookie":"x"}'],
+    ["an empty object (no cookie)", "{}"],
+    ["a user id without a cookie", '{"userId":"u1"}'],
     ["empty", ""],
   ];
   let store: RedisStore;

@@ -32,17 +32,18 @@ const SET_BODY = `
 local function set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now)
   local meta = redis.call('GET', meta_key)
   if is_tombstone(meta) then return false end
+  -- One reading of Redis's clock sets the session's expiry and what covers it (meta key, index entry).
+  local expire_at = 0
+  if ttl_ms > 0 then expire_at = now + ttl_ms end
   local written
   if ttl_ms == 0 then
     if must_exist then written = redis.call('SET', session_key, value, 'XX') else written = redis.call('SET', session_key, value) end
   elseif must_exist then
-    written = redis.call('SET', session_key, value, 'PX', ttl_ms, 'XX')
+    written = redis.call('SET', session_key, value, 'PXAT', expire_at, 'XX')
   else
-    written = redis.call('SET', session_key, value, 'PX', ttl_ms)
+    written = redis.call('SET', session_key, value, 'PXAT', expire_at)
   end
   if not written then return false end
-  local expire_at = 0
-  if ttl_ms > 0 then expire_at = now + ttl_ms end
   if owner ~= '' then
     local keep = 0
     if expire_at > 0 then keep = expire_at + ${INDEX_GRACE_MS} end
@@ -151,7 +152,7 @@ local function touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_a
     local offset = find_expires(redis.call('GETRANGE', session_key, 0, 255))
     if offset then redis.call('SETRANGE', session_key, offset, expires_iso) end
   end
-  if redis.call('PEXPIRE', session_key, ttl_ms) == 0 then return -2 end
+  if redis.call('PEXPIREAT', session_key, expire_at) == 0 then return -2 end
   local owner = owner_of(meta)
   if owner ~= '' then keep_meta(meta_key, nil, expire_at + ${INDEX_GRACE_MS}) end
   return 1, owner, expire_at
