@@ -53,21 +53,37 @@ async function main(): Promise<void> {
   // The store never adds an 'error' listener to your client. Without one, a lost connection is an
   // unhandled 'error' event that ends the process. Repeats of one message are logged once.
   let lastRedisError = "";
+  let connected = false;
   client.on("error", (error: Error) => {
-    if (error.message !== lastRedisError) console.error(`redis client: ${error.message || error.name}`);
+    // Before the first connection the one line below says what went wrong.
+    if (connected && error.message !== lastRedisError) console.error(`redis client: ${error.message || error.name}`);
     lastRedisError = error.message;
   });
   client.on("ready", () => {
     lastRedisError = "";
   });
+  // The client retries a refused connection forever; a demo started with a wrong REDIS_URL says so
+  // in one line within a few seconds instead of waiting.
+  const CONNECT_WITHIN_MS = 5000;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await client.connect();
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_WITHIN_MS / 1000} s`)), CONNECT_WITHIN_MS);
+      }),
+    ]);
   } catch (error) {
-    console.error(`Could not connect to ${showUrl(redisUrl)}: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(
+      `Could not connect to Redis at ${showUrl(redisUrl)}: ${lastRedisError || (error instanceof Error ? error.message : String(error))}`,
+    );
     client.destroy();
     await stopRedis();
     process.exit(1);
+  } finally {
+    clearTimeout(timer);
   }
+  connected = true;
 
   const store = new RedisStore({ client, prefix: PREFIX });
   // 'disconnect' comes on every reconnection attempt; log the change of state only.
@@ -117,8 +133,9 @@ async function main(): Promise<void> {
   });
 
   app.get("/", (req, res) => {
-    req.session.views = (req.session.views ?? 0) + 1;
     const user = req.session.userId;
+    // Only a signed-in session counts visits: an anonymous visit writes nothing to Redis.
+    if (user) req.session.views = (req.session.views ?? 0) + 1;
     const body = user
       ? `<p>Signed in as <strong>${escapeHtml(user)}</strong>.</p>
 <p><a href="/devices">Your devices</a></p>
@@ -128,7 +145,8 @@ async function main(): Promise<void> {
   <label>Username <input name="username" maxlength="64" required autofocus></label>
   <button>Sign in</button>
 </form>`;
-    res.type("html").send(page("Home", `${body}\n<p class="muted">Visits in this session: ${req.session.views}</p>`));
+    const visits = user ? `\n<p class="muted">Visits in this session: ${req.session.views}</p>` : "";
+    res.type("html").send(page("Home", `${body}${visits}`));
   });
 
   app.post("/login", (req, res, next) => {
