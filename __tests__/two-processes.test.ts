@@ -249,6 +249,46 @@ describe("the lazy touch, behind a round-robin of two apps", () => {
     }
   });
 
+  test("saves of a loaded session within touchAfter are one SET each (repeat saves), and keep the key's real expiry in the value", async () => {
+    if (!redis.private) return;
+    const apps = await twoApps({}, 86_400_000);
+    try {
+      const key = `${apps.prefix}${apps.id}`;
+      const expiry = await clientA.pExpireTime(key);
+      const before = await commandCalls();
+      for (let i = 1; i <= 10; i++) expect((await apps.next("post", "/cart")).body.items).toBe(i);
+      const after = await commandCalls();
+      expect(delta(before, after, "get")).toBe(10);
+      expect(delta(before, after, "set")).toBe(10);
+      expect(delta(before, after, "evalsha") + delta(before, after, "eval")).toBe(0);
+      // The key keeps its expiry, and the stored cookie.expires is that expiry.
+      expect(await clientA.pExpireTime(key)).toBe(expiry);
+      const stored = JSON.parse(String(await clientA.get(key)));
+      expect(Math.abs(Date.parse(stored.cookie.expires) - expiry)).toBeLessThan(50);
+      expect(stored.items).toBe(10);
+      expect((await apps.store.listUserSessions("lb-user")).map((s) => s.id)).toEqual([apps.id]);
+    } finally {
+      await apps.close();
+    }
+  });
+
+  test("a repeat save after another process changed the owner writes in full: the index follows the stored session", async () => {
+    const { a, b } = stores();
+    await a.set("rs", sess({ userId: "olga" }, 600_000));
+    // A request loads olga's session through express-session's createSession...
+    const loaded = a.createSession({ sessionID: "rs" } as never, (await a.get("rs")) as SessionData) as unknown as Sess;
+    // ...meanwhile the same id is signed in as pavel elsewhere...
+    await b.set("rs", sess({ userId: "pavel" }, 600_000));
+    // ...and the first request saves olga's session, its expiry moved by less than touchAfter.
+    loaded.cart = 3;
+    await a.set("rs", loaded);
+    expect(((await b.get("rs")) as Sess).userId).toBe("olga");
+    expect((await b.listUserSessions("olga")).map((s) => s.id)).toEqual(["rs"]);
+    expect(await b.listUserSessions("pavel")).toEqual([]);
+    expect(await b.destroyUserSessions("olga")).toBe(1);
+    expect(await a.get("rs")).toBeNull();
+  });
+
   test("touchAfter: 0 sends a touch with every read, as connect-redis does", async () => {
     if (!redis.private) return;
     const apps = await twoApps({ touchAfter: 0 }, 86_400_000);

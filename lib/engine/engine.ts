@@ -40,16 +40,28 @@ export interface EngineOptions<S> {
   /** A fixed touchAfter in ms, or "auto" (1% of the session's lifetime, at most 60 s) for touches of loaded sessions. */
   touchAfter: number | "auto";
   decode: Decode<S>;
+  /**
+   * The owner a stored value names, when it can be read synchronously (undefined otherwise): a
+   * repeat save compares it with the owner the request loaded, to see whether another process
+   * changed the owner meanwhile.
+   */
+  ownerOfValue(value: string): string | undefined;
 }
 
 /** The auto touchAfter: 1% of the lifetime, at most a minute. */
 const AUTO_TOUCH_SHARE = 0.01;
 const AUTO_TOUCH_MAX_MS = 60_000;
 
-/** A loaded session's value and, where the read asked Redis, its time left. */
+/** A touch, with the expiry (ms, this process's clock) the session had when the request loaded it, if known. */
 export type Touch = TouchRequest & {
-  /** The expiry (ms, this process's clock) the session had when the request loaded it, if known. */
   loadedExpireAt?: number | undefined;
+};
+
+/** A save, with what the request loaded: the owner then, and whether the key keeps its expiry (see keepsExpiry). */
+export type Save = SaveRequest & {
+  /** The owner when the request loaded the session; with `keepExpiry`, the save is a repeat save. */
+  loadedOwner?: string | undefined;
+  keepExpiry?: boolean;
 };
 
 export class Engine<S> {
@@ -100,8 +112,32 @@ export class Engine<S> {
     );
   }
 
-  /** Saves a session; resolves to false when refused (destroyed, or gone while it had to exist). */
-  async save(request: SaveRequest): Promise<boolean> {
+  /**
+   * Would a write that gives a loaded session `ttlMs` from now move its expiry by less than
+   * touchAfter? Then a touch is not sent, and a save keeps the key's expiry (a repeat save).
+   */
+  keepsExpiry(ttlMs: number, loadedExpireAt: number | undefined): boolean {
+    if (loadedExpireAt === undefined || ttlMs <= 0) return false;
+    const { touchAfter } = this.#options;
+    const bound = touchAfter === "auto" ? Math.min(ttlMs * AUTO_TOUCH_SHARE, AUTO_TOUCH_MAX_MS) : touchAfter;
+    return bound > 0 && Math.abs(Date.now() + ttlMs - loadedExpireAt) < bound;
+  }
+
+  /**
+   * Saves a session; resolves to false when refused (destroyed, or gone while it had to exist).
+   *
+   * A repeat save (a loaded session, same owner, expiry kept) is one plain command, SET XX KEEPTTL
+   * GET: its owner record and index entry already cover the key's expiry, which does not move. XX
+   * never recreates a destroyed session; the value it replaced shows whether another process
+   * changed the owner meanwhile, and then the full write runs, so the index follows the session.
+   */
+  async save(request: Save): Promise<boolean> {
+    if (request.keepExpiry && request.loadedOwner === request.owner && this.#writes.indexesOwners) {
+      const key = this.keys.session(request.sid);
+      const replaced = await this.driver.command<string | null>(key, ["SET", key, request.value, "XX", "KEEPTTL", "GET"]);
+      if (replaced === null || replaced === undefined) return false;
+      if (this.#options.ownerOfValue(String(replaced)) === request.owner) return true;
+    }
     const limit = this.#options.maxSessionsPerUser;
     const count = limit > 0 && request.owner !== "";
     const saved = await this.#writes.save(request, count);
@@ -116,9 +152,8 @@ export class Engine<S> {
    */
   touch(request: Touch): Promise<TouchResult> {
     const { touchAfter } = this.#options;
-    const bound = touchAfter === "auto" ? Math.min(request.ttlMs * AUTO_TOUCH_SHARE, AUTO_TOUCH_MAX_MS) : touchAfter;
-    if (request.loadedExpireAt !== undefined && bound > 0) {
-      if (Math.abs(Date.now() + request.ttlMs - request.loadedExpireAt) < bound) return Promise.resolve("skipped");
+    if (request.loadedExpireAt !== undefined && touchAfter !== 0) {
+      if (this.keepsExpiry(request.ttlMs, request.loadedExpireAt)) return Promise.resolve("skipped");
       return this.#writes.touch({ ...request, touchAfterMs: 0 });
     }
     return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? 0 : touchAfter });

@@ -10,6 +10,8 @@ import { type Saved, setAll, type TouchResult, touchAll } from "../scripts/sessi
 import type { SaveRequest, TouchRequest, WriteMode } from "./writes.js";
 
 export class AtomicWrites implements WriteMode {
+  readonly indexesOwners = true;
+
   constructor(
     readonly driver: Driver,
     readonly keys: Keys,

@@ -17,6 +17,8 @@ import { type Saved, setSession, type TouchResult, touchSession } from "../scrip
 import type { SaveRequest, TouchRequest, WriteMode } from "./writes.js";
 
 export class PartWrites implements WriteMode {
+  readonly indexesOwners = true;
+
   constructor(
     readonly driver: Driver,
     readonly keys: Keys,

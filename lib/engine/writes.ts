@@ -33,6 +33,11 @@ export interface TouchRequest {
 }
 
 export interface WriteMode {
+  /**
+   * Does this mode keep owner records (meta keys)? A repeat save relies on them to cover the key's
+   * expiry; the plain mode has none and sends connect-redis's SET instead.
+   */
+  readonly indexesOwners: boolean;
   /** Resolves to the owner's index size (when counted, else 0) and the save's time, or null when refused. */
   save(request: SaveRequest, countEntries: boolean): Promise<Saved | null>;
   touch(request: TouchRequest): Promise<TouchResult>;
@@ -42,6 +47,8 @@ export interface WriteMode {
 
 /** connect-redis's commands. XX on a loaded session's save: a late save never recreates a destroyed one. */
 export class PlainWrites implements WriteMode {
+  readonly indexesOwners = false;
+
   constructor(
     readonly driver: Driver,
     readonly keys: Keys,

@@ -10,9 +10,15 @@ import { argumentError } from "./calls.js";
 
 type CookieLike = { expires?: unknown };
 
+/** What a request loaded: the session's expiry then (ms; undefined when its cookie had none) and its owner then. */
+export interface Loaded {
+  expireAt: number | undefined;
+  owner: string | undefined;
+}
+
 export class Cookies {
-  /** Sessions a request loaded, with the expiry (ms) they were loaded with, when their cookie had one. */
-  readonly #loaded = new WeakMap<object, number | undefined>();
+  /** Sessions a request loaded, with what they were loaded with. */
+  readonly #loaded = new WeakMap<object, Loaded>();
 
   constructor(
     readonly options: ResolvedOptions,
@@ -57,17 +63,32 @@ export class Cookies {
     return Number.isNaN(at) ? undefined : at;
   }
 
-  /** Marks the session express-session built from a read as loaded, with its loaded expiry. */
-  carry(session: object, loadedExpireAt: number | undefined): void {
-    this.#loaded.set(session, loadedExpireAt);
+  /** Marks the session express-session built from a read as loaded, with what it was loaded with. */
+  carry(session: object, loaded: Loaded): void {
+    this.#loaded.set(session, loaded);
   }
 
-  wasLoaded(session: SessionData): boolean {
-    return this.#loaded.has(session);
-  }
-
-  loadedExpireAt(session: SessionData): number | undefined {
+  /** What a session was loaded with; undefined for a session no request loaded (new, or regenerated). */
+  loadedWith(session: SessionData): Loaded | undefined {
     return this.#loaded.get(session);
+  }
+
+  /**
+   * Encodes a session as if its cookie still had `expireAt`: a repeat save keeps the key's expiry,
+   * and the stored cookie.expires stays the key's real one. The cookie is put back at once.
+   */
+  withExpiry<T>(session: SessionData, expireAt: number, encode: () => T): T {
+    const cookie = (session as { cookie?: { expires?: unknown; originalMaxAge?: unknown } }).cookie;
+    if (!cookie) return encode();
+    const { expires, originalMaxAge } = cookie;
+    cookie.expires = new Date(expireAt);
+    cookie.originalMaxAge = originalMaxAge;
+    try {
+      return encode();
+    } finally {
+      cookie.expires = expires;
+      cookie.originalMaxAge = originalMaxAge;
+    }
   }
 
   /** Shows a key's real expiry (ms left) in cookie.expires, for reads that asked Redis for it. */

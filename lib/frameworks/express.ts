@@ -16,6 +16,7 @@ import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "..
 import { ownerOf } from "../owner.js";
 import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, settle } from "./calls.js";
 import { Cookies } from "./express-cookies.js";
+import { SessionValues } from "./express-values.js";
 import { UserCalls } from "./user-calls.js";
 
 /** One of a user's sessions, as listUserSessions() returns it. */
@@ -55,12 +56,11 @@ export class RedisStore extends Store {
   /** "standalone", "cluster" or "sentinel", read from the client. */
   readonly topology: Topology;
   readonly #engine: Engine<SessionData>;
-  readonly #codec: Codec;
+  readonly #values: SessionValues;
   readonly #cookies: Cookies;
   readonly #users: UserCalls<SessionData>;
   /** Held here so the driver, which holds it weakly, tells this store for as long as it lives. */
   readonly #readiness = { ready: () => this.emit("connect"), down: () => this.emit("disconnect") };
-  #warnedDecode = false;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -68,13 +68,13 @@ export class RedisStore extends Store {
     const { userId, tombstoneTtl, serializer, disableTTL, ttl } = this.options;
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
-    this.#codec = new Codec(serializer, this.options.maxSessionSize);
     const indexed = userId !== false;
     // How a touch shows in reads: rewritten inside express-session's JSON, read from Redis for any
     // other format, or (without the index: connect-redis's commands) not at all.
     const expiryFollowsCookie = !disableTTL && typeof ttl !== "function";
     const touchShows = !indexed || !expiryFollowsCookie ? "none" : serializer === JSON ? "rewrite" : "read-expiry";
     this.#cookies = new Cookies(this.options, touchShows === "rewrite");
+    this.#values = new SessionValues(this.options, new Codec(serializer, this.options.maxSessionSize), this.#cookies, this);
     this.#engine = new Engine<SessionData>({
       driver,
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
@@ -84,7 +84,8 @@ export class RedisStore extends Store {
       scanCount: this.options.scanCount,
       touchShows,
       touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
-      decode: (sid, value, ttlMs) => this.#decode(sid, value, ttlMs),
+      decode: (sid, value, ttlMs) => this.#values.decode(sid, value, ttlMs),
+      ownerOfValue: (value) => this.#values.ownerOf(value),
     });
     this.#users = new UserCalls(this.#engine);
     const followed = driver.watch(this.#readiness);
@@ -130,9 +131,15 @@ export class RedisStore extends Store {
 
   /** express-session builds every session a request loads here: the expiry it was loaded with goes along. */
   override createSession(req: Parameters<Store["createSession"]>[0], data: SessionData): ReturnType<Store["createSession"]> {
-    const loaded = this.#cookies.loaded(data);
+    const expireAt = this.#cookies.loaded(data);
+    let owner: string | undefined;
+    try {
+      owner = ownerOf(this.options.userId, data);
+    } catch {
+      owner = undefined; // the resolver threw: the save will say so; no repeat save meanwhile
+    }
     const session = super.createSession(req, data);
-    this.#cookies.carry(session, loaded);
+    this.#cookies.carry(session, { expireAt, owner });
     return session;
   }
 
@@ -152,9 +159,22 @@ export class RedisStore extends Store {
       await this.#engine.destroy([sid], "expired", false);
       return;
     }
-    const value = this.#codec.encode(sid, session);
     const owner = ownerOf(this.options.userId, session);
-    await this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: this.#cookies.wasLoaded(session) });
+    const loaded = this.#cookies.loadedWith(session);
+    // A loaded session whose expiry would move by less than touchAfter keeps it: a repeat save.
+    const keepExpiry = loaded?.expireAt !== undefined && ttlMs !== null && this.#engine.keepsExpiry(ttlMs, loaded.expireAt);
+    const value = keepExpiry
+      ? this.#cookies.withExpiry(session, loaded?.expireAt as number, () => this.#values.encode(sid, session))
+      : this.#values.encode(sid, session);
+    await this.#engine.save({
+      sid,
+      value,
+      ttlMs: ttlMs ?? 0,
+      owner,
+      mustExist: loaded !== undefined,
+      loadedOwner: loaded?.owner,
+      keepExpiry,
+    });
   }
 
   /** Extends a session's life; with `touchAfter`, only when that moves its expiry enough (see the option). */
@@ -177,7 +197,7 @@ export class RedisStore extends Store {
       ttlMs,
       expiresIso: this.#cookies.expiresIso(session),
       touchAfterMs: 0,
-      loadedExpireAt: this.#cookies.loadedExpireAt(session),
+      loadedExpireAt: this.#cookies.loadedWith(session)?.expireAt,
     });
   }
 
@@ -286,34 +306,4 @@ export class RedisStore extends Store {
     const windowMs = checkSeconds(withinSeconds, "withinSeconds") * 1000;
     yield* this.#users.activeSessions(windowMs, checkCount(options.pageSize ?? this.options.scanCount, "pageSize"));
   }
-
-  /** Parses a stored value; anything that is not an express-session session is reported and read as none. */
-  #decode(sid: string, value: string, ttlMs: number | undefined): SessionData | null | Promise<SessionData | null> {
-    const decoded = this.#codec.decode<SessionData>(sid, value, shapeProblem, (error) => this.#reportDecode(error));
-    if (ttlMs === undefined || ttlMs < 0) return decoded;
-    const show = (session: SessionData | null) => {
-      if (session) this.#cookies.showExpiry(session, ttlMs);
-      return session;
-    };
-    return decoded instanceof Promise ? decoded.then(show) : show(decoded);
-  }
-
-  #reportDecode(error: SessionDecodeError): void {
-    if (this.listenerCount("decodeError") > 0) {
-      this.emit("decodeError", error);
-    } else if (!this.#warnedDecode) {
-      this.#warnedDecode = true;
-      process.emitWarning(`${error.message}; listen to the store's "decodeError" event to see every one`, {
-        code: "REDIS_SESSION_STORE_DECODE",
-      });
-    }
-  }
-}
-
-/** Why a parsed value is not an express-session session (it needs a `cookie` object), or undefined. */
-function shapeProblem(parsed: unknown): string | undefined {
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return "not an object";
-  const cookie = (parsed as { cookie?: unknown }).cookie;
-  if (cookie === null || typeof cookie !== "object" || Array.isArray(cookie)) return "no cookie object";
-  return undefined;
 }
