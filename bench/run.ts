@@ -8,6 +8,7 @@
  *                                workload's large size (BENCH_SIZES=100000 for a quick run)
  *   BENCH_ONLY=hot,bulk,user,e2e  run only these workloads
  *   BENCH_ROUNDS=5               measured rounds of the hot path and the end-to-end workloads
+ *   BENCH_E2E_REQUESTS=20000     requests per measured run of the end-to-end workload
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -54,7 +55,16 @@ try {
   await section("hot", () => hotPath({ client, admin, sessions: 20_000, inFlight: 64, rounds }));
   await section("bulk", () => bulk({ url: server.url, admin, sizes, rounds: envInt("BENCH_BULK_ROUNDS", 3) }));
   await section("user", () => perUser({ url: server.url, client, admin, sizes: [...new Set([10_000, Math.max(...sizes)])] }));
-  await section("e2e", () => endToEnd({ client, admin, requests: 10_000, connections: 32, rounds: Math.max(3, Math.ceil(rounds / 2)) }));
+  await section("e2e", () =>
+    endToEnd({
+      url: server.url,
+      admin,
+      requests: envInt("BENCH_E2E_REQUESTS", 20_000),
+      connections: 32,
+      rounds: Math.max(3, Math.ceil(rounds / 2)),
+      processes: [1, 4],
+    }),
+  );
 } finally {
   await Promise.allSettled([client.quit(), admin.quit()]);
   await server.stop();
