@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { fmtMs, fmtRate, fmtRatio, log, median, rotate, settle, table } from "./common.js";
 import { type ChildMessage, CONTESTANTS, type Contestant, type ParentMessage } from "./e2e-app.js";
-import { diffStats, type PhaseCost, parseInfo, phaseCost, type SentCommands } from "./redis-stats.js";
+import { type CommandStats, diffStats, type PhaseCost, parseInfo, phaseCost, type SentCommands } from "./redis-stats.js";
 import type { RedisClient } from "./stores.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -108,13 +108,15 @@ async function signIn(urls: string[]): Promise<string[]> {
 }
 
 interface Run extends PhaseCost {
+  /** Commands per request by name, as sent, and those run inside scripts. */
+  mix: string;
   rps: number;
   p99: number;
   bad: number;
   requests: number;
 }
 
-async function load(urls: string[], cookies: string[], amount: number, connections: number): Promise<Omit<Run, keyof PhaseCost>> {
+async function load(urls: string[], cookies: string[], amount: number, connections: number): Promise<Omit<Run, keyof PhaseCost | "mix">> {
   let next = 0;
   let last = 0;
   let ok = 0;
@@ -165,8 +167,24 @@ async function measure(apps: AppProcess[], contestant: Contestant, config: EndTo
   const run = await load(urls, cookies, amount, connections);
   await settle(50);
   const after = parseInfo(await redisInfo(admin));
-  const cost = phaseCost(diffStats(before, after), await takeAll(apps));
-  return { ...run, ...cost };
+  const diff = diffStats(before, after);
+  const sent = await takeAll(apps);
+  return { ...run, ...phaseCost(diff, sent), mix: commandMix(diff, sent, run.requests) };
+}
+
+/** "get 1.00, evalsha 0.10; inside scripts: set 0.10": commands per request, by name. */
+function commandMix(diff: CommandStats, sent: SentCommands, requests: number): string {
+  const list = (entries: [string, number][]) =>
+    entries
+      .filter(([name, count]) => count > 0 && name !== "info")
+      .sort(([, a], [, b]) => b - a)
+      .map(([name, count]) => `${name} ${(count / requests).toFixed(2)}`)
+      .join(", ");
+  const inside = [...diff]
+    .filter(([name]) => name !== " cpu")
+    .map(([name, stat]): [string, number] => [name, stat.calls - (sent.sent[name] ?? 0)]);
+  const nested = list(inside);
+  return `${list(Object.entries(sent.sent)) || "none"}${nested ? `; inside scripts: ${nested}` : ""}`;
 }
 
 function report(runs: Map<Contestant, Run[]>): string[][] {
@@ -229,7 +247,17 @@ export async function endToEnd(config: EndToEndConfig): Promise<string> {
       await stopApps(apps);
       await config.admin.flushAll();
     }
-    parts.push("", `#### ${count} app process${count > 1 ? "es" : ""}`, "", table(header, report(runs)));
+    const mixes = CONTESTANTS.map((key) => `- ${NAMES[key]}: ${runs.get(key)?.at(-1)?.mix ?? "n/a"}`);
+    parts.push(
+      "",
+      `#### ${count} app process${count > 1 ? "es" : ""}`,
+      "",
+      table(header, report(runs)),
+      "",
+      "Commands per request in the last round:",
+      "",
+      ...mixes,
+    );
   }
   parts.push(
     "",
