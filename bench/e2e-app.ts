@@ -1,0 +1,160 @@
+/**
+ * One app process of the end-to-end workload (started by e2e.ts with fork()): an express 5 +
+ * express-session app per contestant, each with its own node-redis client and port on 127.0.0.1.
+ * Only the contestant under load gets requests; the others sit idle.
+ *
+ * IPC: sends `{ type: "ready", ports }` once listening; answers `{ type: "take" }` with
+ * `{ type: "sent", sent }` (the Redis commands its clients wrote since the last take) and exits on
+ * `{ type: "stop" }`.
+ */
+import type { AddressInfo } from "node:net";
+import express from "express";
+import session from "express-session";
+import { createClient } from "redis";
+import { DAY_MS } from "./common.js";
+import { trackRedisWrites } from "./redis-stats.js";
+import { connectRedis, ours, type RedisClient } from "./stores.js";
+
+/** The contestants' keys, in table order; e2e.ts names them. */
+export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw"] as const;
+export type Contestant = (typeof CONTESTANTS)[number];
+
+export type ParentMessage = { type: "take" } | { type: "stop" };
+export type ChildMessage =
+  | { type: "ready"; ports: Record<Contestant, number> }
+  | { type: "sent"; sent: ReturnType<ReturnType<typeof trackRedisWrites>> };
+
+interface BenchSession {
+  passport?: { user?: string };
+  profile?: { name: string; locale: string; roles: string[] };
+  visits?: number;
+}
+
+type Callback<T = void> = (error?: unknown, value?: T) => void;
+
+/** The least a Redis store can do: GET, SET PX, PEXPIRE, DEL, plus JSON (no index, no scripts). */
+class RawStore extends session.Store {
+  readonly #client: RedisClient;
+  constructor(client: RedisClient) {
+    super();
+    this.#client = client;
+  }
+  static #ttl(data: session.SessionData): number {
+    const expires = data.cookie?.expires;
+    return expires ? Math.max(1, new Date(expires).getTime() - Date.now()) : DAY_MS;
+  }
+  override get(sid: string, callback: Callback<session.SessionData | null>): void {
+    this.#client.get(`raw:${sid}`).then(
+      (value) => callback(undefined, value === null ? null : (JSON.parse(value) as session.SessionData)),
+      (error) => callback(error),
+    );
+  }
+  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+    const value = JSON.stringify(data);
+    this.#client.set(`raw:${sid}`, value, { expiration: { type: "PX", value: RawStore.#ttl(data) } }).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
+    this.#client.pExpire(`raw:${sid}`, RawStore.#ttl(data)).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+  override destroy(sid: string, callback?: Callback): void {
+    this.#client.del(`raw:${sid}`).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+}
+
+function storeFor(contestant: Contestant, client: RedisClient): session.Store {
+  switch (contestant) {
+    case "connect-redis":
+      return connectRedis(client) as unknown as session.Store;
+    case "ours":
+      return ours(client) as unknown as session.Store;
+    case "ours-touch60":
+      return ours(client, { touchAfter: 60 }) as unknown as session.Store;
+    case "raw":
+      return new RawStore(client);
+  }
+}
+
+async function startApp(store: session.Store) {
+  const app = express();
+  app.use(
+    session({
+      store,
+      secret: "bench secret",
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: DAY_MS, httpOnly: true, path: "/" },
+    }),
+  );
+  // Signs in as passport does (the serialized user under passport.user), plus a little profile data.
+  app.post("/login", (req, res) => {
+    const s = req.session as unknown as BenchSession;
+    const user = String(req.query.user);
+    s.passport = { user };
+    s.profile = { name: `User ${user}`, locale: "en-GB", roles: ["customer"] };
+    res.send("ok");
+  });
+  // 90% of the load: reads the session only (express-session then calls store.touch()).
+  app.get("/me", (req, res) => {
+    const s = req.session as unknown as BenchSession;
+    if (!s.passport?.user) {
+      res.status(401).send("log in first");
+      return;
+    }
+    res.json({ user: s.passport.user, name: s.profile?.name, visits: s.visits ?? 0 });
+  });
+  // 10% of the load: changes the session (express-session then calls store.set()).
+  app.post("/visit", (req, res) => {
+    const s = req.session as unknown as BenchSession;
+    if (!s.passport?.user) {
+      res.status(401).send("log in first");
+      return;
+    }
+    s.visits = (s.visits ?? 0) + 1;
+    res.json({ visits: s.visits });
+  });
+  const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  return server;
+}
+
+async function main(): Promise<void> {
+  const url = process.env.BENCH_REDIS_URL;
+  if (!url || !process.send) throw new Error("e2e-app.ts runs as a child of e2e.ts (fork, BENCH_REDIS_URL)");
+  const take = trackRedisWrites(Number(new URL(url).port));
+  const clients: RedisClient[] = [];
+  const servers: Awaited<ReturnType<typeof startApp>>[] = [];
+  const ports = {} as Record<Contestant, number>;
+  for (const contestant of CONTESTANTS) {
+    const client: RedisClient = createClient({ url });
+    client.on("error", (error) => process.stderr.write(`[e2e app ${process.pid}] ${contestant} client error: ${error}\n`));
+    await client.connect();
+    clients.push(client);
+    const server = await startApp(storeFor(contestant, client));
+    servers.push(server);
+    ports[contestant] = (server.address() as AddressInfo).port;
+  }
+  take(); // the connection handshakes are not part of any phase
+  process.on("message", async (message: ParentMessage) => {
+    if (message.type === "take") {
+      process.send?.({ type: "sent", sent: take() } satisfies ChildMessage);
+    } else if (message.type === "stop") {
+      for (const server of servers) server.closeAllConnections();
+      await Promise.allSettled([...servers.map((s) => new Promise((resolve) => s.close(resolve))), ...clients.map((c) => c.quit())]);
+      process.exit(0);
+    }
+  });
+  process.send({ type: "ready", ports } satisfies ChildMessage);
+}
+
+// Imported for its types by e2e.ts; runs only as the forked child.
+if (process.send && process.env.BENCH_REDIS_URL) await main();
