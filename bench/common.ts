@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the benchmark: realistic sessions, a bounded-concurrency runner, timing,
- * medians, formatting and the verdict (PASS/MISS) helpers.
+ * medians and formatting.
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -98,13 +98,6 @@ export function fmtBytes(bytes: number): string {
 
 export function fmtRatio(ratio: number): string {
   return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "n/a";
-}
-
-/** "PASS (>= 0.95x)" or "MISS (>= 0.95x)"; "n/a" when the figure is missing. */
-export function verdict(value: number, op: ">=" | "<=", target: number): string {
-  if (!Number.isFinite(value)) return "n/a";
-  const ok = op === ">=" ? value >= target : value <= target;
-  return `${ok ? "PASS" : "MISS"} (${op} ${target}x)`;
 }
 
 /** A markdown table. */
