@@ -6,7 +6,7 @@
 import type { Driver } from "../driver/driver.js";
 import type { Keys } from "../keys.js";
 import { readSessions } from "../scripts/read.js";
-import { type Decode, decodeAll } from "./decode.js";
+import type { Decode } from "./decode.js";
 import { InFlight } from "./in-flight.js";
 import type { Sweep } from "./sweep.js";
 import type { UserIndex } from "./user-index.js";
@@ -41,15 +41,17 @@ export class Bulk<S> {
     readonly settings: BulkSettings<S>,
   ) {}
 
-  async all(): Promise<ScannedSession<S>[]> {
+  /** Every session, each made into what the caller returns (a key SCAN yields twice is made once). */
+  async all<T>(make: (id: string, session: S) => T): Promise<T[]> {
     const seen = new Set<string>();
-    const sessions: ScannedSession<S>[] = [];
-    for await (const batch of this.sessions(this.settings.scanCount, true)) {
-      for (const item of batch) {
-        if (seen.has(item.id)) continue;
-        seen.add(item.id);
-        sessions.push(item);
-      }
+    const sessions: T[] = [];
+    const keep = (id: string, session: S) => {
+      if (seen.has(id)) return undefined;
+      seen.add(id);
+      return make(id, session);
+    };
+    for await (const batch of this.#batches(this.settings.scanCount, true, keep)) {
+      for (const item of batch) if (item !== undefined) sessions.push(item);
     }
     return sessions;
   }
@@ -90,9 +92,13 @@ export class Bulk<S> {
    * while the caller consumes one, so the SCAN chain, Redis's reads and our parsing overlap; memory
    * stays bounded by READ_AHEAD batches.
    */
-  async *sessions(count: number, stretch: boolean): AsyncGenerator<ScannedSession<S>[]> {
+  sessions(count: number, stretch: boolean): AsyncGenerator<ScannedSession<S>[]> {
+    return this.#batches(count, stretch, (id, session) => ({ id, session }));
+  }
+
+  async *#batches<T>(count: number, stretch: boolean, make: (id: string, session: S) => T): AsyncGenerator<T[]> {
     const keyBatches = this.sweep.keys(count, stretch);
-    const pending: Promise<ScannedSession<S>[] | undefined>[] = [];
+    const pending: Promise<T[] | undefined>[] = [];
     let exhausted = false;
     const fill = () => {
       while (!exhausted && pending.length < READ_AHEAD) {
@@ -101,7 +107,7 @@ export class Bulk<S> {
             exhausted = true;
             return undefined;
           }
-          return this.#readSessions(next.value);
+          return this.#readSessions(next.value, make);
         });
         batch.catch(ignore); // awaited below; this only keeps an early exit from leaving it unhandled
         pending.push(batch);
@@ -120,23 +126,29 @@ export class Bulk<S> {
   }
 
   /** Reads and decodes one batch of session keys (per slot); unreadable and vanished ones are left out. */
-  async #readSessions(keys: readonly string[]): Promise<ScannedSession<S>[]> {
+  async #readSessions<T>(keys: readonly string[], make: (id: string, session: S) => T): Promise<T[]> {
     const groups = this.driver.groupBySlot(keys, (key) => key);
     const batches = await Promise.all(groups.map((group) => this.driver.retry(() => this.#readBatch(group))));
-    const found: { id: string; value: string; ttlMs: number | undefined }[] = [];
+    const ids: string[] = [];
+    const decoded: (S | null | Promise<S | null>)[] = [];
+    let async = false;
     groups.forEach((group, g) => {
       group.forEach((key, i) => {
         const stored = batches[g]?.[i];
-        if (stored) found.push({ id: this.keys.sid(key), value: stored.value, ttlMs: stored.ttlMs });
+        if (!stored) return; // expired or deleted since the SCAN
+        const id = this.keys.sid(key);
+        const session = this.settings.decode(id, stored.value, stored.ttlMs);
+        if (session instanceof Promise) async = true;
+        ids.push(id);
+        decoded.push(session);
       });
     });
-    const decoded = await decodeAll(found, (item) => this.settings.decode(item.id, item.value, item.ttlMs));
-    const sessions: ScannedSession<S>[] = [];
-    found.forEach((item, i) => {
-      const session = decoded[i];
-      if (session !== null && session !== undefined) sessions.push({ id: item.id, session });
+    const sessions = async ? await Promise.all(decoded) : (decoded as (S | null)[]);
+    const made: T[] = [];
+    sessions.forEach((session, i) => {
+      if (session !== null && session !== undefined) made.push(make(ids[i] as string, session));
     });
-    return sessions;
+    return made;
   }
 
   /** Values of keys on one slot (undefined where gone), with their time left when the settings ask for it. */

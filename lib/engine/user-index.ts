@@ -6,7 +6,7 @@
 import type { Driver } from "../driver/driver.js";
 import type { Keys } from "../keys.js";
 import type { DestroyReason } from "../scripts/destroy.js";
-import { windowStart } from "../scripts/index.js";
+import { countActiveUsers, listActiveUsers, windowStart } from "../scripts/index.js";
 import { readSessions } from "../scripts/read.js";
 import { type Decode, decodeAll, expiryOf } from "./decode.js";
 import type { UserLookup } from "./user-lookup.js";
@@ -75,18 +75,13 @@ export class UserIndex<S> {
   }
 
   /** How many distinct users were active within the last `windowMs` (Redis's clock). */
-  async countActiveUsers(windowMs: number): Promise<number> {
-    const key = this.keys.activeUsers;
-    const since = await windowStart(this.driver, key, windowMs);
-    return Number(await this.driver.command(key, ["ZCOUNT", key, String(since), "+inf"]));
+  countActiveUsers(windowMs: number): Promise<number> {
+    return countActiveUsers(this.driver, this.keys.activeUsers, windowMs);
   }
 
   /** The users active within the last `windowMs`, most recent first. */
-  async listActiveUsers(windowMs: number): Promise<string[]> {
-    const key = this.keys.activeUsers;
-    const since = await windowStart(this.driver, key, windowMs);
-    const users = await this.driver.command<string[]>(key, ["ZRANGE", key, "+inf", String(since), "BYSCORE", "REV"]);
-    return users.map(String);
+  listActiveUsers(windowMs: number): Promise<string[]> {
+    return listActiveUsers(this.driver, this.keys.activeUsers, windowMs);
   }
 
   /** The sessions active within the last `windowMs`, newest first, `pageSize` per round trip; stale entries are dropped as met. */

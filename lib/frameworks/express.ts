@@ -214,7 +214,7 @@ export class RedisStore extends Store {
   /** Every session, each with its `id` (connect-redis's shape). Unreadable values are skipped and reported. */
   override all(callback?: Callback<SessionWithId[]>): Promise<SessionWithId[]> {
     return settle(
-      attempt(async () => (await this.#engine.bulk.all()).map(({ id, session }) => Object.assign(session, { id }))),
+      attempt(() => this.#engine.bulk.all((id, session) => Object.assign(session, { id }))),
       callback,
     );
   }

@@ -91,3 +91,24 @@ return now_ms() - tonumber(ARGV[1])
 export function windowStart(driver: Driver, activityKey: string, windowMs: number): Promise<number> {
   return driver.script<number>(WINDOW_START, [activityKey], [windowMs]).then(Number);
 }
+
+/**
+ * KEYS: active users. ARGV: windowMs, mode ("count" or "list").
+ * Reply: how many users were active within the window (Redis's clock), or their ids, most recent first.
+ */
+const ACTIVE_USERS = new Script(`#!lua flags=no-writes
+${NOW}
+local since = now_ms() - tonumber(ARGV[1])
+if ARGV[2] == 'count' then return redis.call('ZCOUNT', KEYS[1], since, '+inf') end
+return redis.call('ZRANGE', KEYS[1], '+inf', since, 'BYSCORE', 'REV')
+`);
+
+/** Users active within the last `windowMs`, counted in one round trip. */
+export function countActiveUsers(driver: Driver, activeUsers: string, windowMs: number): Promise<number> {
+  return driver.script<number>(ACTIVE_USERS, [activeUsers], [windowMs, "count"]).then(Number);
+}
+
+/** The ids of the users active within the last `windowMs`, most recent first, in one round trip. */
+export function listActiveUsers(driver: Driver, activeUsers: string, windowMs: number): Promise<string[]> {
+  return driver.script<unknown[]>(ACTIVE_USERS, [activeUsers], [windowMs, "list"]).then((ids) => ids.map(String));
+}
