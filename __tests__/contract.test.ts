@@ -7,9 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
-import { RedisStore, type RedisStoreOptions, SessionDecodeError, type UserSession } from "../lib/index";
+import {
+  RedisStore,
+  type RedisStoreOptions,
+  SessionDecodeError,
+  SessionFieldsError,
+  SessionNotFoundError,
+  type UserSession,
+} from "../lib/index";
 import { sidOfMember } from "../lib/keys";
-import { ACTIVITY_RESOLUTION_MS } from "../lib/scripts/lua";
+import { ACTIVITY_RESOLUTION_MS, FIELDS_SLACK_MS } from "../lib/scripts/lua";
 import { type ClientHandle, type ClientVersion, COMBOS, makeClient, type Target, type TopologyName } from "./helpers/clients";
 import { cli, parseInfo, startCluster, startSentinel, type TestCluster, type TestSentinel } from "./helpers/cluster";
 import { type RedisServer, removeDir, type ServerKind, serverName, startRedis, waitFor } from "./helpers/redis-server";
@@ -765,6 +772,101 @@ describe.each(SETUPS)("%s, node-redis %d", (_name: string, version: ClientVersio
     expect(Number(await h.command(["ZCARD", `${store.options.indexPrefix}user:race`]))).toBe(truth.length);
     expect(await store.destroyUserSessions("race")).toBe(truth.length);
     expect(await store.listUserSessions("race")).toEqual([]);
+  });
+
+  // ---- session fields --------------------------------------------------------------------------
+
+  test("fields: set/get/getMany/setMany/delete/increment/all, JSON values, never part of get()", async () => {
+    const store = newStore();
+    const s = sess({ userId: "fa" });
+    await store.set("f1", s);
+    const fields = store.fields("f1");
+    await fields.set("cart", [{ sku: "a", n: 1 }]);
+    await fields.setMany({ csrf: "t1", theme: { dark: true }, count: 2 });
+    expect(await fields.get("cart")).toEqual([{ sku: "a", n: 1 }]);
+    expect(await fields.getMany(["csrf", "missing", "theme"])).toEqual(["t1", undefined, { dark: true }]);
+    expect(await fields.increment("count")).toBe(3);
+    expect(await fields.increment("count", -5)).toBe(-2);
+    expect(await fields.increment("fresh", 7)).toBe(7);
+    await fields.delete("csrf", "nothing-there");
+    expect({ ...(await fields.all()) }).toEqual({ cart: [{ sku: "a", n: 1 }], theme: { dark: true }, count: -2, fresh: 7 });
+    expect(await store.get("f1")).toEqual(stored(s)); // the session value never carries them
+    await expect(fields.increment("theme")).rejects.toBeInstanceOf(SessionFieldsError);
+    // The fields key is in the session's slot: on Cluster every call above ran on one node, with no CROSSSLOT.
+    const [fieldsKey] = await h.keys(`${store.options.indexPrefix}f:*f1`);
+    expect(fieldsKey).toBeDefined();
+  });
+
+  test("fields live and die with their session: gone means nothing to read and no write; every destroy removes them", async () => {
+    const store = newStore({ maxSessionsPerUser: 1 });
+    const fieldsKeyOf = async (sid: string) => h.keys(`${store.options.indexPrefix}f:*${sid}`);
+    // Never saved: reads find nothing, writes say to save first, nothing is written.
+    expect(await store.fields("never").get("a")).toBeUndefined();
+    expect(await store.fields("never").all()).toEqual({});
+    await expect(store.fields("never").set("a", 1)).rejects.toThrow(/save the session before writing its fields/);
+    await expect(store.fields("never").increment("a")).rejects.toBeInstanceOf(SessionNotFoundError);
+    expect(await fieldsKeyOf("never")).toEqual([]);
+    // destroy(): gone, and a late field write is refused (tombstone), as a late save is.
+    await store.set("d1", sess({ userId: "fd" }));
+    await store.fields("d1").set("a", 1);
+    await store.destroy("d1");
+    expect(await fieldsKeyOf("d1")).toEqual([]);
+    await expect(store.fields("d1").set("a", 2)).rejects.toBeInstanceOf(SessionNotFoundError);
+    expect(await fieldsKeyOf("d1")).toEqual([]);
+    // destroyUserSessions() and the device limit.
+    await store.set("d2", sess({ userId: "fe" }));
+    await store.fields("d2").set("a", 1);
+    expect(await store.destroyUserSessions("fe")).toBe(1);
+    expect(await fieldsKeyOf("d2")).toEqual([]);
+    await store.set("d3", sess({ userId: "ff" }));
+    await store.fields("d3").set("a", 1);
+    await waitOutActivityResolution();
+    await store.set("d4", sess({ userId: "ff" })); // evicts d3 (maxSessionsPerUser: 1)
+    expect(await store.get("d3")).toBeNull();
+    expect(await fieldsKeyOf("d3")).toEqual([]);
+    // clear(): signed-in and anonymous sessions' fields alike.
+    await store.set("d5", sess());
+    await store.fields("d5").set("a", 1);
+    await store.fields("d4").set("a", 1);
+    await store.clear();
+    expect(await h.keys(`${store.options.indexPrefix}f:*`)).toEqual([]);
+  });
+
+  test("fields outlive their session by a bounded slack: saves and touches move their expiry with the session's", async () => {
+    const store = newStore({ touchAfter: 0 });
+    await store.set("e1", sess({ userId: "fg" }, 60_000));
+    await store.fields("e1").set("a", 1);
+    const fieldsKey = (await h.keys(`${store.options.indexPrefix}f:*e1`))[0] as string;
+    const within = async () => {
+      const session = await pexpiretime(key(store, "e1"));
+      const fields = await pexpiretime(fieldsKey);
+      expect(fields).toBeGreaterThanOrEqual(session);
+      expect(fields).toBeLessThanOrEqual(session + FIELDS_SLACK_MS);
+    };
+    await within();
+    await store.touch("e1", sess({ userId: "fg" }, 600_000)); // far past the fields' expiry
+    await within();
+    await store.set("e1", sess({ userId: "fg" }, 3_600_000));
+    await within();
+    expect(await store.fields("e1").get("a")).toBe(1);
+  });
+
+  test("fields limits: count, value size, names; hostile names and values round-trip", async () => {
+    const store = newStore({ maxFields: 3, maxFieldSize: 100 });
+    await store.set("l1", sess());
+    const fields = store.fields("l1");
+    await fields.setMany({ a: 1, b: 2, c: 3 });
+    await expect(fields.set("d", 4)).rejects.toThrow(/would hold 4 fields, over maxFields \(3\)/);
+    await fields.set("a", 10); // replacing one is no new field
+    await expect(fields.set("a", "x".repeat(200))).rejects.toThrow(/over maxFieldSize \(100\)/);
+    await expect(fields.set("", 1)).rejects.toThrow(TypeError);
+    await expect(fields.set("u", undefined)).rejects.toThrow(/cannot be written as JSON/);
+    expect(await fields.get("a")).toBe(10);
+    const hostile = newStore();
+    await hostile.set("h1", sess());
+    const names = ["*", "{tag}", "a:b", "ünï-🔑", "\r\n", "D"];
+    for (const [i, name] of names.entries()) await hostile.fields("h1").set(name, { i, text: '"}{\\' });
+    expect(await hostile.fields("h1").getMany(names)).toEqual(names.map((_, i) => ({ i, text: '"}{\\' })));
   });
 
   test("Redis recorded no CROSSSLOT (or any other failed command) on any node", async () => {

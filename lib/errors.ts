@@ -46,3 +46,20 @@ export class SessionEncodeError extends RedisSessionStoreError {
 export class SessionTooLargeError extends RedisSessionStoreError {
   override name = "SessionTooLargeError";
 }
+
+/** A write to a session's fields found no session: it was never saved, or it is gone (expired, destroyed). */
+export class SessionNotFoundError extends RedisSessionStoreError {
+  override name = "SessionNotFoundError";
+  constructor(
+    message: string,
+    /** The session id that has no session. */
+    readonly sessionId: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A session's fields would break a limit (maxFields, maxFieldSize), or an increment met a value that is no integer. */
+export class SessionFieldsError extends RedisSessionStoreError {
+  override name = "SessionFieldsError";
+}

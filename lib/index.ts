@@ -1,10 +1,13 @@
 export type { Serializer } from "./codec.js";
 export type { Topology } from "./driver/driver.js";
+export type { SessionFields } from "./engine/fields.js";
 export {
   RedisSessionStoreError,
   RedisUnavailableError,
   SessionDecodeError,
   SessionEncodeError,
+  SessionFieldsError,
+  SessionNotFoundError,
   SessionTooLargeError,
   type UnavailableCode,
 } from "./errors.js";

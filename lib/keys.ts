@@ -140,6 +140,23 @@ export class Keys {
     return this.metaPrefix + this.member(sid, sessionKey);
   }
 
+  /** A session's three keys (session, meta, fields), all in one slot. */
+  sessionKeys(sid: string): { sid: string; session: string; meta: string; fields: string } {
+    const session = this.session(sid);
+    const member = this.member(sid, session);
+    return { sid, session, meta: this.metaPrefix + member, fields: this.fieldsPrefix + member };
+  }
+
+  /** What a fields key name starts with, before the member. */
+  get fieldsPrefix(): string {
+    return `${this.indexPrefix}f:`;
+  }
+
+  /** A session's fields (a hash), in its session's slot like the meta key. */
+  fields(sid: string, sessionKey = this.session(sid)): string {
+    return this.fieldsPrefix + this.member(sid, sessionKey);
+  }
+
   user(userId: string): string {
     return `${this.indexPrefix}user:${userId}`;
   }

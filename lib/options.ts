@@ -95,6 +95,10 @@ export interface RedisStoreOptions {
   commandTimeout?: number;
   /** Largest serialized session, in bytes, that set() accepts. @default 1048576 (1 MiB) */
   maxSessionSize?: number;
+  /** Most fields one session may hold (`store.fields(sid)`). @default 100 */
+  maxFields?: number;
+  /** Largest field value, in bytes of its JSON. @default 65536 (64 KiB) */
+  maxFieldSize?: number;
 }
 
 /** {@link RedisStoreOptions} with every default filled in. */
@@ -113,6 +117,8 @@ export interface ResolvedOptions {
   readonly tombstoneTtl: number;
   readonly commandTimeout: number;
   readonly maxSessionSize: number;
+  readonly maxFields: number;
+  readonly maxFieldSize: number;
 }
 
 const KNOWN = new Set([
@@ -130,6 +136,8 @@ const KNOWN = new Set([
   "tombstoneTtl",
   "commandTimeout",
   "maxSessionSize",
+  "maxFields",
+  "maxFieldSize",
 ]);
 
 /** The default owner of a session: `userId`, else passport's serialized user. */
@@ -292,5 +300,7 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     tombstoneTtl: integer(options, "tombstoneTtl", userId === false ? 0 : 600, 0),
     commandTimeout: integer(options, "commandTimeout", 2000, 0),
     maxSessionSize: integer(options, "maxSessionSize", 1048576, 1),
+    maxFields: integer(options, "maxFields", 100, 1),
+    maxFieldSize: integer(options, "maxFieldSize", 65536, 1),
   });
 }

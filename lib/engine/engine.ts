@@ -11,6 +11,7 @@ import { readSessions } from "../scripts/read.js";
 import type { TouchResult } from "../scripts/session.js";
 import { Bulk } from "./bulk.js";
 import type { Decode } from "./decode.js";
+import { type FieldLimits, SessionFields } from "./fields.js";
 import { ClientSweep, ServerSweep } from "./sweep.js";
 import { UserIndex } from "./user-index.js";
 import { AtOnceLookup, PerSlotLookup } from "./user-lookup.js";
@@ -40,6 +41,7 @@ export interface EngineOptions<S> {
   /** A fixed touchAfter in ms, or "auto" (1% of the session's lifetime, at most 60 s) for touches of loaded sessions. */
   touchAfter: number | "auto";
   decode: Decode<S>;
+  fieldLimits: FieldLimits;
   /**
    * The owner a stored value names, when it can be read synchronously (undefined otherwise): a
    * repeat save compares it with the owner the request loaded, to see whether another process
@@ -110,6 +112,15 @@ export class Engine<S> {
     return this.driver.command<string | null, S | null>(key, ["GET", key], (value) =>
       value === null || value === undefined ? null : this.#options.decode(sid, String(value)),
     );
+  }
+
+  /**
+   * The fields of one session, or undefined in the plain mode: its connect-redis writes do not keep
+   * a fields key alive with its session.
+   */
+  fields(sid: string): SessionFields | undefined {
+    if (!this.#writes.indexesOwners) return undefined;
+    return new SessionFields(this.driver, this.keys, sid, this.#options.fieldLimits);
   }
 
   /**

@@ -7,7 +7,7 @@
  *   and UNLINK per batch and slot.
  */
 import type { Driver } from "../driver/driver.js";
-import type { Keys } from "../keys.js";
+import { escapeGlob, type Keys } from "../keys.js";
 import { scanSteps } from "../scripts/scan.js";
 import { InFlight } from "./in-flight.js";
 
@@ -18,13 +18,14 @@ export interface Sweep {
   /** Batches of session keys: `count` per SCAN call; with `stretch`, several SCAN calls per round trip where the sweep can. */
   keys(count: number, stretch: boolean): AsyncGenerator<string[]>;
   count(scanCount: number): Promise<number>;
-  unlinkAll(scanCount: number): Promise<void>;
+  /** UNLINKs every key under `prefix` (default: the sessions'). */
+  unlinkAll(scanCount: number, prefix?: string): Promise<void>;
 }
 
 /** Keys under the prefix only: SCAN MATCH already filters, this guards against a glob left unescaped. */
-async function* own(keys: Keys, batches: AsyncGenerator<string[]>): AsyncGenerator<string[]> {
+async function* own(prefix: string, batches: AsyncGenerator<string[]>): AsyncGenerator<string[]> {
   for await (const batch of batches) {
-    const mine = batch.filter((key) => key.startsWith(keys.prefix));
+    const mine = batch.filter((key) => key.startsWith(prefix));
     if (mine.length) yield mine;
   }
 }
@@ -38,19 +39,19 @@ export class ServerSweep implements Sweep {
   keys(count: number, stretch: boolean): AsyncGenerator<string[]> {
     const { sessionPattern: pattern, prefix } = this.names;
     const step = stretch ? (cursor: string) => scanSteps(this.driver, { cursor, pattern, count, mode: "keys", prefix }) : undefined;
-    return own(this.names, this.driver.scan(pattern, count, step));
+    return own(prefix, this.driver.scan(pattern, count, step));
   }
 
   count(scanCount: number): Promise<number> {
     return this.#sweep(scanCount, "count");
   }
 
-  async unlinkAll(scanCount: number): Promise<void> {
-    await this.#sweep(scanCount, "unlink");
+  async unlinkAll(scanCount: number, prefix = this.names.prefix): Promise<void> {
+    await this.#sweep(scanCount, "unlink", prefix);
   }
 
-  async #sweep(count: number, mode: "count" | "unlink"): Promise<number> {
-    const { sessionPattern: pattern, prefix } = this.names;
+  async #sweep(count: number, mode: "count" | "unlink", prefix = this.names.prefix): Promise<number> {
+    const pattern = `${escapeGlob(prefix)}*`;
     let total = 0;
     let cursor = "0";
     do {
@@ -69,7 +70,7 @@ export class ClientSweep implements Sweep {
   ) {}
 
   keys(count: number): AsyncGenerator<string[]> {
-    return own(this.names, this.driver.scan(this.names.sessionPattern, count));
+    return own(this.names.prefix, this.driver.scan(this.names.sessionPattern, count));
   }
 
   async count(scanCount: number): Promise<number> {
@@ -78,10 +79,11 @@ export class ClientSweep implements Sweep {
     return total;
   }
 
-  async unlinkAll(scanCount: number): Promise<void> {
+  async unlinkAll(scanCount: number, prefix = this.names.prefix): Promise<void> {
     const unlinks = new InFlight(UNLINK_PARALLEL);
+    const batches = own(prefix, this.driver.scan(`${escapeGlob(prefix)}*`, scanCount));
     await unlinks.run(async () => {
-      for await (const keys of this.keys(scanCount)) {
+      for await (const keys of batches) {
         for (const group of this.driver.groupBySlot(keys, (key) => key))
           await unlinks.add(this.driver.retry(() => this.driver.command(group[0], ["UNLINK", ...group])));
       }

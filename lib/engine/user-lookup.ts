@@ -47,7 +47,15 @@ export class AtOnceLookup implements UserLookup {
     return destroyUser(
       this.driver,
       { userIndex: this.keys.user(userId), activeSessions: this.keys.activeSessions },
-      { tombstoneMs, reason, sessionPrefix: this.keys.prefix, metaPrefix: this.keys.metaPrefix, userId, except: [...except] },
+      {
+        tombstoneMs,
+        reason,
+        sessionPrefix: this.keys.prefix,
+        metaPrefix: this.keys.metaPrefix,
+        fieldsPrefix: this.keys.fieldsPrefix,
+        userId,
+        except: [...except],
+      },
     );
   }
 }
@@ -100,11 +108,7 @@ export class PerSlotLookup implements UserLookup {
     const index = this.keys.user(userId);
     const victims = (await indexRead(this.driver, index)).filter((entry) => !except.has(sidOfMember(entry)));
     if (!victims.length) return [];
-    const items = victims.map((entry) => {
-      const sid = sidOfMember(entry);
-      const session = this.keys.session(sid);
-      return { sid, session, meta: this.keys.meta(sid, session) };
-    });
+    const items = victims.map((entry) => this.keys.sessionKeys(sidOfMember(entry)));
     const [destroyed] = await Promise.all([
       Promise.all(
         this.driver

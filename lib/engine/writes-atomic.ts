@@ -31,6 +31,7 @@ export class AtomicWrites implements WriteMode {
         userIndex: owner ? this.keys.user(owner) : this.keys.activeUsers,
         activeSessions: this.keys.activeSessions,
         activeUsers: this.keys.activeUsers,
+        fields: this.keys.fieldsPrefix + entry,
       },
       { ...request, entry, countEntries },
     );
@@ -41,16 +42,19 @@ export class AtomicWrites implements WriteMode {
     const entry = this.keys.member(sid, session);
     return touchAll(
       this.driver,
-      { session, meta: this.keys.metaPrefix + entry, activeSessions: this.keys.activeSessions, activeUsers: this.keys.activeUsers },
+      {
+        session,
+        meta: this.keys.metaPrefix + entry,
+        activeSessions: this.keys.activeSessions,
+        activeUsers: this.keys.activeUsers,
+        fields: this.keys.fieldsPrefix + entry,
+      },
       { ttlMs, expiresIso, touchAfterMs, sid, entry, userIndexRoot: this.keys.userIndexRoot },
     );
   }
 
   destroy(sids: readonly string[], reason: DestroyReason, tombstones: boolean): Promise<Destroyed[]> {
-    const items = sids.map((sid) => {
-      const session = this.keys.session(sid);
-      return { sid, session, meta: this.keys.meta(sid, session) };
-    });
+    const items = sids.map((sid) => this.keys.sessionKeys(sid));
     return destroySessions(this.driver, items, {
       tombstoneMs: tombstones ? this.tombstoneMs : 0,
       reason,

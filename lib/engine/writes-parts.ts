@@ -31,7 +31,11 @@ export class PartWrites implements WriteMode {
     const { sid, owner, ttlMs } = request;
     const session = this.keys.session(sid);
     const entry = this.keys.member(sid, session);
-    const written = setSession(this.driver, { session, meta: this.keys.metaPrefix + entry }, request);
+    const written = setSession(
+      this.driver,
+      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry },
+      request,
+    );
     if (!this.indexed) return (await written) ? { entries: 0, at: 0 } : null;
     const [ok, entries, at] = await Promise.all([
       written,
@@ -44,14 +48,13 @@ export class PartWrites implements WriteMode {
   async touch(request: TouchRequest): Promise<TouchResult> {
     const { sid, ttlMs } = request;
     const session = this.keys.session(sid);
-    if (!this.indexed) {
-      return this.driver.command<number, TouchResult>(session, ["PEXPIRE", session, String(ttlMs)], (moved) =>
-        Number(moved) === 1 ? "touched" : "gone",
-      );
-    }
     const entry = this.keys.member(sid, session);
-    const { result, owner } = await touchSession(this.driver, { session, meta: this.keys.metaPrefix + entry }, request);
-    if (result !== "touched") return result;
+    const { result, owner } = await touchSession(
+      this.driver,
+      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry },
+      request,
+    );
+    if (result !== "touched" || !this.indexed) return result;
     await Promise.all([
       owner ? indexAdd(this.driver, this.keys.user(owner), { entry, ttlMs, countEntries: false, minMoveMs: ACTIVITY_RESOLUTION_MS }) : 0,
       recordActivity(this.driver, this.#activityKeys(), { sid, owner, lifetimeMs: ttlMs, touch: true }),
@@ -60,10 +63,7 @@ export class PartWrites implements WriteMode {
   }
 
   async destroy(sids: readonly string[], reason: DestroyReason, tombstones: boolean): Promise<Destroyed[]> {
-    const items = sids.map((sid) => {
-      const session = this.keys.session(sid);
-      return { sid, session, meta: this.keys.meta(sid, session) };
-    });
+    const items = sids.map((sid) => this.keys.sessionKeys(sid));
     const tombstoneMs = tombstones ? this.tombstoneMs : 0;
     const groups = this.driver.groupBySlot(items, (item) => item.session);
     const [destroyed] = await Promise.all([

@@ -9,6 +9,7 @@ import { Codec } from "../codec.js";
 import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
+import type { SessionFields } from "../engine/fields.js";
 import type { ActiveSession as EngineActiveSession, UserSession as EngineUserSession } from "../engine/user-index.js";
 import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
@@ -86,6 +87,7 @@ export class RedisStore extends Store {
       touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
       decode: (sid, value, ttlMs) => this.#values.decode(sid, value, ttlMs),
       ownerOfValue: (value) => this.#values.ownerOf(value),
+      fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
     });
     this.#users = new UserCalls(this.#engine);
     const followed = driver.watch(this.#readiness);
@@ -209,6 +211,20 @@ export class RedisStore extends Store {
       }),
       callback,
     );
+  }
+
+  /**
+   * A session's fields: values read and changed one by one, never with the whole session, so
+   * concurrent requests lose none of each other's changes. The session must have been saved.
+   */
+  fields(sid: string): SessionFields {
+    const fields = this.#engine.fields(checkSid(sid));
+    if (!fields) {
+      throw new TypeError(
+        "redis-session-store: session fields need the store's scripts: with `userId: false`, set `tombstoneTtl` (> 0) to use them",
+      );
+    }
+    return fields;
   }
 
   /** Every session, each with its `id` (connect-redis's shape). Unreadable values are skipped and reported. */

@@ -125,6 +125,25 @@ local function find_expires(head)
 end
 `;
 
+/** How long a session's fields key may outlive the session, at most, in ms. */
+export const FIELDS_SLACK_MS = 60_000;
+
+/**
+ * Keeps a session's fields key (if it has one) alive at least as long as the session: a write that
+ * gives the session \`expire_at\` (0: no expiry) moves the fields' expiry past it by the slack.
+ */
+export const KEEP_FIELDS = `
+local function keep_fields(fields_key, expire_at)
+  local current = redis.call('PEXPIRETIME', fields_key)
+  if current == -2 then return end
+  if expire_at == 0 then
+    if current ~= -1 then redis.call('PERSIST', fields_key) end
+  elseif current == -1 or current < expire_at then
+    redis.call('PEXPIREAT', fields_key, expire_at + ${FIELDS_SLACK_MS})
+  end
+end
+`;
+
 /** Index entries ("{tag}sid", see keys.ts) and commands over lists of any length. */
 export const ENTRIES = `
 local function sid_of(entry)

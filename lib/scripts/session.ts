@@ -11,7 +11,18 @@
  * active sessions keep being extended (they write a few bytes at most).
  */
 import { type Driver, isNil, Script } from "../driver/driver.js";
-import { ACTIVITY, ACTIVITY_RESOLUTION_MS, EXPIRE_TIME, FIND_EXPIRES, INDEX_ADD, INDEX_GRACE_MS, KEEP_META, META, NOW } from "./lua.js";
+import {
+  ACTIVITY,
+  ACTIVITY_RESOLUTION_MS,
+  EXPIRE_TIME,
+  FIND_EXPIRES,
+  INDEX_ADD,
+  INDEX_GRACE_MS,
+  KEEP_FIELDS,
+  KEEP_META,
+  META,
+  NOW,
+} from "./lua.js";
 
 /** What every save names: the session's own keys and its owner. */
 export interface SaveArgs {
@@ -29,7 +40,7 @@ export interface SaveArgs {
 }
 
 const SET_BODY = `
-local function set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now)
+local function set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now)
   local meta = redis.call('GET', meta_key)
   if is_tombstone(meta) then return false end
   -- One reading of Redis's clock sets the session's expiry and what covers it (meta key, index entry).
@@ -44,6 +55,7 @@ local function set_session(session_key, meta_key, value, ttl_ms, owner, must_exi
     written = redis.call('SET', session_key, value, 'PXAT', expire_at)
   end
   if not written then return false end
+  keep_fields(fields_key, expire_at)
   if owner ~= '' then
     local keep = 0
     if expire_at > 0 then keep = expire_at + ${INDEX_GRACE_MS} end
@@ -56,17 +68,17 @@ end
 `;
 
 /**
- * KEYS: session, meta, owner's index (any key when anonymous), active sessions, active users.
+ * KEYS: session, meta, owner's index (any key when anonymous), active sessions, active users, fields.
  * ARGV: value, ttlMs, owner, entry (the index entry), sid, countEntries ("1"/"0"), mustExist ("1"/"0").
  * Reply: false when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms) }.
  */
 const SET_ALL = new Script(`#!lua
-${NOW}${META}${KEEP_META}${INDEX_ADD}${ACTIVITY}${SET_BODY}
-local session_key, meta_key, index_key, active_sessions, active_users = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+${NOW}${META}${KEEP_META}${KEEP_FIELDS}${INDEX_ADD}${ACTIVITY}${SET_BODY}
+local session_key, meta_key, index_key, active_sessions, active_users, fields_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local value, ttl_ms, owner, entry, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local count, must_exist = ARGV[6] == '1', ARGV[7] == '1'
 local now = now_ms()
-local expire_at = set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now)
+local expire_at = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now)
 if not expire_at then return false end
 local entries = 0
 if owner ~= '' then entries = index_add(index_key, entry, expire_at, now, count) end
@@ -81,6 +93,7 @@ export interface IndexedSaveKeys {
   userIndex: string;
   activeSessions: string;
   activeUsers: string;
+  fields: string;
 }
 
 /** What a save that wrote reports: the owner's index size (when counted, else 0) and when, on Redis's clock. */
@@ -98,28 +111,32 @@ export function setAll(
   return driver
     .script<[number, number] | null>(
       SET_ALL,
-      [keys.session, keys.meta, keys.userIndex, keys.activeSessions, keys.activeUsers],
+      [keys.session, keys.meta, keys.userIndex, keys.activeSessions, keys.activeUsers, keys.fields],
       [args.value, args.ttlMs, args.owner, args.entry, args.sid, args.countEntries ? "1" : "0", args.mustExist ? "1" : "0"],
     )
     .then((reply) => (isNil(reply) ? null : { entries: Number(reply[0]), at: Number(reply[1]) }));
 }
 
 /**
- * KEYS: session, meta. ARGV: value, ttlMs, owner, mustExist ("1"/"0").
+ * KEYS: session, meta, fields. ARGV: value, ttlMs, owner, mustExist ("1"/"0").
  * Reply: false when refused, else 1.
  */
 const SET_SESSION = new Script(`#!lua
-${NOW}${META}${KEEP_META}${SET_BODY}
-local session_key, meta_key = KEYS[1], KEYS[2]
+${NOW}${META}${KEEP_META}${KEEP_FIELDS}${SET_BODY}
+local session_key, meta_key, fields_key = KEYS[1], KEYS[2], KEYS[3]
 local value, ttl_ms, owner, must_exist = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
-if not set_session(session_key, meta_key, value, ttl_ms, owner, must_exist, now_ms()) then return false end
+if not set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now_ms()) then return false end
 return 1
 `);
 
 /** SET_SESSION (Cluster, or tombstones without the index): true when written, false when refused. */
-export function setSession(driver: Driver, keys: { session: string; meta: string }, args: SaveArgs): Promise<boolean> {
+export function setSession(driver: Driver, keys: { session: string; meta: string; fields: string }, args: SaveArgs): Promise<boolean> {
   return driver
-    .script<number | null>(SET_SESSION, [keys.session, keys.meta], [args.value, args.ttlMs, args.owner, args.mustExist ? "1" : "0"])
+    .script<number | null>(
+      SET_SESSION,
+      [keys.session, keys.meta, keys.fields],
+      [args.value, args.ttlMs, args.owner, args.mustExist ? "1" : "0"],
+    )
     .then((reply) => !isNil(reply));
 }
 
@@ -137,7 +154,7 @@ export interface TouchArgs {
 export type TouchResult = "touched" | "skipped" | "gone";
 
 const TOUCH_BODY = `
-local function touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now)
+local function touch_session(session_key, meta_key, fields_key, ttl_ms, expires_iso, touch_after_ms, now)
   local meta = redis.call('GET', meta_key)
   -- A tombstone beside a live session: a destroy is under way.
   if is_tombstone(meta) then return -2 end
@@ -153,6 +170,7 @@ local function touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_a
     if offset then redis.call('SETRANGE', session_key, offset, expires_iso) end
   end
   if redis.call('PEXPIREAT', session_key, expire_at) == 0 then return -2 end
+  keep_fields(fields_key, expire_at)
   local owner = owner_of(meta)
   if owner ~= '' then keep_meta(meta_key, nil, expire_at + ${INDEX_GRACE_MS}) end
   return 1, owner, expire_at
@@ -162,18 +180,18 @@ end
 const TOUCH_CODES: Record<number, TouchResult> = { [-2]: "gone", 0: "skipped", 1: "touched" };
 
 /**
- * KEYS: session, meta, active sessions, active users.
+ * KEYS: session, meta, active sessions, active users, fields.
  * ARGV: ttlMs, expiresIso, touchAfterMs, sid, entry, userIndexRoot.
  * The stored owner's index key is built here (userIndexRoot .. owner): a single Redis has no slots,
  * and the owner is known only once the meta key is read. Reply: -2 gone, 0 skipped, 1 touched.
  */
 const TOUCH_ALL = new Script(`#!lua flags=allow-oom
-${NOW}${EXPIRE_TIME}${META}${KEEP_META}${FIND_EXPIRES}${INDEX_ADD}${ACTIVITY}${TOUCH_BODY}
-local session_key, meta_key, active_sessions, active_users = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+${NOW}${EXPIRE_TIME}${META}${KEEP_META}${KEEP_FIELDS}${FIND_EXPIRES}${INDEX_ADD}${ACTIVITY}${TOUCH_BODY}
+local session_key, meta_key, active_sessions, active_users, fields_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ttl_ms, expires_iso, touch_after_ms = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local sid, entry, user_index_root = ARGV[4], ARGV[5], ARGV[6]
 local now = now_ms()
-local status, owner, expire_at = touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now)
+local status, owner, expire_at = touch_session(session_key, meta_key, fields_key, ttl_ms, expires_iso, touch_after_ms, now)
 if status < 1 then return status end
 -- The entry always follows the expiry: readers prune entries by score.
 if owner ~= '' then index_add(user_index_root .. owner, entry, expire_at, now, false) end
@@ -186,37 +204,37 @@ return 1
 
 export function touchAll(
   driver: Driver,
-  keys: { session: string; meta: string; activeSessions: string; activeUsers: string },
+  keys: { session: string; meta: string; activeSessions: string; activeUsers: string; fields: string },
   args: TouchArgs & { sid: string; entry: string; userIndexRoot: string },
 ): Promise<TouchResult> {
   return driver
     .script<number>(
       TOUCH_ALL,
-      [keys.session, keys.meta, keys.activeSessions, keys.activeUsers],
+      [keys.session, keys.meta, keys.activeSessions, keys.activeUsers, keys.fields],
       [args.ttlMs, args.expiresIso, args.touchAfterMs, args.sid, args.entry, args.userIndexRoot],
     )
     .then((reply) => TOUCH_CODES[Number(reply)] ?? "gone");
 }
 
 /**
- * KEYS: session, meta. ARGV: ttlMs, expiresIso, touchAfterMs.
+ * KEYS: session, meta, fields. ARGV: ttlMs, expiresIso, touchAfterMs.
  * Reply: { -2 gone / 0 skipped / 1 touched, the stored owner ("" for none) }.
  */
 const TOUCH_SESSION = new Script(`#!lua flags=allow-oom
-${NOW}${EXPIRE_TIME}${META}${KEEP_META}${FIND_EXPIRES}${TOUCH_BODY}
-local session_key, meta_key = KEYS[1], KEYS[2]
+${NOW}${EXPIRE_TIME}${META}${KEEP_META}${KEEP_FIELDS}${FIND_EXPIRES}${TOUCH_BODY}
+local session_key, meta_key, fields_key = KEYS[1], KEYS[2], KEYS[3]
 local ttl_ms, expires_iso, touch_after_ms = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local status, owner = touch_session(session_key, meta_key, ttl_ms, expires_iso, touch_after_ms, now_ms())
+local status, owner = touch_session(session_key, meta_key, fields_key, ttl_ms, expires_iso, touch_after_ms, now_ms())
 return { status, owner or '' }
 `);
 
 /** TOUCH_SESSION (Cluster): the outcome and the owner whose record it kept ("" for none). */
 export function touchSession(
   driver: Driver,
-  keys: { session: string; meta: string },
+  keys: { session: string; meta: string; fields: string },
   args: TouchArgs,
 ): Promise<{ result: TouchResult; owner: string }> {
   return driver
-    .script<[number, string]>(TOUCH_SESSION, [keys.session, keys.meta], [args.ttlMs, args.expiresIso, args.touchAfterMs])
+    .script<[number, string]>(TOUCH_SESSION, [keys.session, keys.meta, keys.fields], [args.ttlMs, args.expiresIso, args.touchAfterMs])
     .then(([status, owner]) => ({ result: TOUCH_CODES[Number(status)] ?? "gone", owner: String(owner) }));
 }
