@@ -774,6 +774,31 @@ describe.each(SETUPS)("%s, node-redis %d", (_name: string, version: ClientVersio
     expect(await store.listUserSessions("race")).toEqual([]);
   });
 
+  test("revocation(sid): the tombstone's reason and time, for each way a session is signed out", async () => {
+    const store = newStore({ maxSessionsPerUser: 1 });
+    expect(await store.revocation("nobody")).toBeNull();
+    await store.set("r1", sess({ userId: "rv" }));
+    expect(await store.revocation("r1")).toBeNull();
+    const before = Date.now();
+    await store.destroy("r1");
+    const logout = await store.revocation("r1");
+    expect(logout?.reason).toBe("logout");
+    expect(logout?.at.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(logout?.at.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
+    await store.set("r2", sess({ userId: "rw" }));
+    await store.destroyUserSessions("rw", { reason: "password-changed" });
+    expect((await store.revocation("r2"))?.reason).toBe("password-changed");
+    await store.set("r3", sess({ userId: "rx" }));
+    await store.destroyUserSessions("rx");
+    expect((await store.revocation("r3"))?.reason).toBe("signed-out-elsewhere");
+    await store.set("r4", sess({ userId: "ry" }));
+    await waitOutActivityResolution();
+    await store.set("r5", sess({ userId: "ry" }));
+    expect((await store.revocation("r4"))?.reason).toBe("device-limit");
+    await store.clear();
+    expect((await store.revocation("r5"))?.reason).toBe("clear");
+  });
+
   // ---- session fields --------------------------------------------------------------------------
 
   test("fields: set/get/getMany/setMany/delete/increment/all, JSON values, never part of get()", async () => {

@@ -115,6 +115,17 @@ export class Engine<S> {
   }
 
   /**
+   * Why and when a session was destroyed, for as long as its tombstone lives; null when it has none
+   * (never destroyed, expired, or the tombstone is gone).
+   */
+  async revocation(sid: string): Promise<{ reason: string; at: Date } | null> {
+    const meta = this.keys.meta(sid);
+    const value = await this.driver.command<string | null>(meta, ["GET", meta]);
+    const found = typeof value === "string" ? /^D(\d+):(.*)$/s.exec(value) : null;
+    return found ? { reason: found[2] as string, at: new Date(Number(found[1])) } : null;
+  }
+
+  /**
    * The fields of one session, or undefined in the plain mode: its connect-redis writes do not keep
    * a fields key alive with its session.
    */

@@ -214,6 +214,18 @@ export class RedisStore extends Store {
   }
 
   /**
+   * Why and when a session was signed out, while its tombstone lives (`tombstoneTtl`): `reason` is
+   * "logout", "signed-out-elsewhere", "device-limit", "clear" or the app's own; null otherwise. Lets
+   * the signed-out device's next request say "you were signed out from another device".
+   */
+  revocation(sid: string, callback?: Callback<{ reason: string; at: Date } | null>): Promise<{ reason: string; at: Date } | null> {
+    return settle(
+      attempt(() => this.#engine.revocation(checkSid(sid))),
+      callback,
+    );
+  }
+
+  /**
    * A session's fields: values read and changed one by one, never with the whole session, so
    * concurrent requests lose none of each other's changes. The session must have been saved.
    */
