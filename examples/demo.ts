@@ -132,8 +132,11 @@ async function main(): Promise<void> {
     res.status(403).type("html").send(page("Forbidden", "<p>Cross-site form posts are not accepted.</p>"));
   });
 
-  app.get("/", (req, res) => {
+  app.get("/", async (req, res) => {
     const user = req.session.userId;
+    // A cookie whose session is gone: if it was signed out (not just expired), say why.
+    const previous = user ? undefined : cookieSid(req.headers.cookie);
+    const revoked = previous && previous !== req.sessionID ? await store.revocation(previous).catch(() => null) : null;
     // Only a signed-in session counts visits: an anonymous visit writes nothing to Redis.
     if (user) req.session.views = (req.session.views ?? 0) + 1;
     const body = user
@@ -146,7 +149,7 @@ async function main(): Promise<void> {
   <button>Sign in</button>
 </form>`;
     const visits = user ? `\n<p class="muted">Visits in this session: ${req.session.views}</p>` : "";
-    res.type("html").send(page("Home", `${body}${visits}`));
+    res.type("html").send(page("Home", `${revoked ? revokedNotice(revoked) : ""}${body}${visits}`));
   });
 
   app.post("/login", (req, res, next) => {
@@ -337,6 +340,32 @@ function deviceRow(s: UserSession, current: boolean): string {
     ? `<span title="${s.lastActive.toISOString()}">${duration(Date.now() - s.lastActive.getTime())} ago</span>`
     : "unknown";
   return `<tr data-device="${handle}"${current ? ' data-current="1"' : ""}><td>${escapeHtml(agent)}</td><td>${active}</td><td>${expires}</td><td>${action}</td></tr>`;
+}
+
+/** The session id in this demo's signed cookie, when its signature is ours (express-session signs "s:" + id + "." + HMAC). */
+function cookieSid(header: string | undefined): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name !== COOKIE_NAME) continue;
+    const value = decodeURIComponent(rest.join("="));
+    if (!value.startsWith("s:")) return undefined;
+    const dot = value.lastIndexOf(".");
+    const sid = value.slice(2, dot);
+    const signature = createHmac("sha256", SECRET).update(sid).digest("base64").replace(/=+$/, "");
+    return dot > 2 && value.slice(dot + 1) === signature ? sid : undefined;
+  }
+  return undefined;
+}
+
+function revokedNotice(revoked: { reason: string; at: Date }): string {
+  const why: Record<string, string> = {
+    "signed-out-elsewhere": "You were signed out from another device",
+    "device-limit": "You were signed out because you signed in on too many devices",
+    logout: "You signed out",
+    clear: "Every session was signed out by the administrator",
+  };
+  const text = why[revoked.reason] ?? "You were signed out";
+  return `<p class="notice">${escapeHtml(text)} ${duration(Date.now() - revoked.at.getTime())} ago.</p>`;
 }
 
 function noticeFor(query: Request["query"]): string {
