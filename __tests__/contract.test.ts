@@ -799,6 +799,32 @@ describe.each(SETUPS)("%s, node-redis %d", (_name: string, version: ClientVersio
     expect((await store.revocation("r5"))?.reason).toBe("clear");
   });
 
+  test("audit events: created, destroyed (with its reason) and evicted, for the writes the store makes", async () => {
+    const store = newStore({ maxSessionsPerUser: 1 });
+    const events: [string, unknown][] = [];
+    for (const type of ["created", "destroyed", "evicted"] as const) store.on(type, (event) => events.push([type, event]));
+    await store.set("a1", sess({ userId: "au" }));
+    await store.set("a1", sess({ userId: "au", again: true })); // a save of an existing session creates nothing
+    await waitOutActivityResolution();
+    await store.set("a2", sess({ userId: "au" })); // over the limit: a1 goes
+    await store.destroy("a2");
+    await store.set("a3", sess({ userId: "av" }));
+    await store.destroyUserSessions("av", { reason: "password-changed" });
+    await store.set("a4", sess({ userId: "aw" }));
+    await store.clear();
+    expect(events).toEqual([
+      ["created", { id: "a1", userId: "au" }],
+      ["created", { id: "a2", userId: "au" }],
+      ["destroyed", { id: "a1", userId: "au", reason: "device-limit" }],
+      ["evicted", { id: "a1", userId: "au" }],
+      ["destroyed", { id: "a2", userId: "au", reason: "logout" }],
+      ["created", { id: "a3", userId: "av" }],
+      ["destroyed", { id: "a3", userId: "av", reason: "password-changed" }],
+      ["created", { id: "a4", userId: "aw" }],
+      ["destroyed", { id: "a4", userId: "aw", reason: "clear" }],
+    ]);
+  });
+
   // ---- session fields --------------------------------------------------------------------------
 
   test("fields: set/get/getMany/setMany/delete/increment/all, JSON values, never part of get()", async () => {

@@ -31,6 +31,8 @@ export interface BulkSettings<S> {
   /** The per-user index, when it is on: clear() destroys the signed-in sessions through it, with tombstones. */
   index: UserIndex<S> | undefined;
   decode: Decode<S>;
+  /** Hears of the signed-in sessions clear() destroys, user by user. */
+  cleared(userId: string, ids: readonly string[]): void;
 }
 
 export class Bulk<S> {
@@ -78,7 +80,7 @@ export class Bulk<S> {
         do {
           const [next, flat] = await this.driver.command<[string, unknown[]]>(users, ["ZSCAN", users, cursor, "COUNT", String(scanCount)]);
           cursor = String(next);
-          for (const user of zscanMembers(flat)) await perUser.add(index.clear(user));
+          for (const user of zscanMembers(flat)) await perUser.add(index.clear(user).then((ids) => this.settings.cleared(user, ids)));
         } while (cursor !== "0");
       });
       await this.driver.command(users, ["UNLINK", this.keys.activeSessions, users]);

@@ -42,6 +42,8 @@ export interface EngineOptions<S> {
   touchAfter: number | "auto";
   decode: Decode<S>;
   fieldLimits: FieldLimits;
+  /** Hears of the sessions the store itself creates and destroys (audit events; this process only). */
+  report(event: StoreEvent): void;
   /**
    * The owner a stored value names, when it can be read synchronously (undefined otherwise): a
    * repeat save compares it with the owner the request loaded, to see whether another process
@@ -49,6 +51,12 @@ export interface EngineOptions<S> {
    */
   ownerOfValue(value: string): string | undefined;
 }
+
+/** What the store tells of its own writes, for an audit log. */
+export type StoreEvent =
+  | { type: "created"; id: string; userId: string | null }
+  | { type: "destroyed"; id: string; userId: string | null; reason: DestroyReason }
+  | { type: "evicted"; id: string; userId: string };
 
 /** The auto touchAfter: 1% of the lifetime, at most a minute. */
 const AUTO_TOUCH_SHARE = 0.01;
@@ -100,6 +108,9 @@ export class Engine<S> {
       readsExpiry: options.touchShows === "read-expiry",
       index: this.users,
       decode: options.decode,
+      cleared: (userId, ids) => {
+        for (const id of ids) options.report({ type: "destroyed", id, userId, reason: "clear" });
+      },
     });
   }
 
@@ -164,6 +175,7 @@ export class Engine<S> {
     const count = limit > 0 && request.owner !== "";
     const saved = await this.#writes.save(request, count);
     if (saved === null) return false;
+    if (saved.created) this.#options.report({ type: "created", id: request.sid, userId: request.owner || null });
     if (count && saved.entries > limit) await this.#enforceLimit(request.owner, request.sid, saved.at);
     return true;
   }
@@ -182,8 +194,18 @@ export class Engine<S> {
   }
 
   /** Destroys sessions; each keeps a tombstone with its reason while tombstones are on, unless `tombstone` is false. */
-  destroy(sids: readonly string[], reason: DestroyReason, tombstone = true): Promise<Destroyed[]> {
-    return this.#writes.destroy(sids, reason, tombstone && this.#tombstones);
+  async destroy(sids: readonly string[], reason: DestroyReason, tombstone = true): Promise<Destroyed[]> {
+    const destroyed = await this.#writes.destroy(sids, reason, tombstone && this.#tombstones);
+    for (const { id, owner } of destroyed) this.#options.report({ type: "destroyed", id, userId: owner || null, reason });
+    return destroyed;
+  }
+
+  /** Destroys a user's sessions but `except` (see UserIndex), reporting each. */
+  async destroyUser(userId: string, except: ReadonlySet<string>, reason: DestroyReason): Promise<string[]> {
+    if (!this.users) return [];
+    const ids = await this.users.destroy(userId, except, reason);
+    for (const id of ids) this.#options.report({ type: "destroyed", id, userId, reason });
+    return ids;
   }
 
   /**
@@ -203,9 +225,10 @@ export class Engine<S> {
       .map((s) => s.id);
     if (!victims.length) return;
     const index = this.keys.user(userId);
-    await Promise.all([
+    const [destroyed] = await Promise.all([
       this.destroy(victims, "device-limit"),
       this.driver.command(index, ["ZREM", index, ...victims.map((sid) => this.keys.member(sid))]),
     ]);
+    for (const { id } of destroyed) this.#options.report({ type: "evicted", id, userId });
   }
 }

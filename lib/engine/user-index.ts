@@ -68,10 +68,11 @@ export class UserIndex<S> {
   }
 
   /** clear() for one user: destroys the sessions still theirs (tombstoned, reason "clear"), then the index. */
-  async clear(userId: string): Promise<void> {
-    await this.lookup.destroy(userId, new Set(), "clear", this.tombstoneMs);
+  async clear(userId: string): Promise<string[]> {
+    const destroyed = await this.lookup.destroy(userId, new Set(), "clear", this.tombstoneMs);
     const index = this.keys.user(userId);
     await this.driver.command(index, ["UNLINK", index]);
+    return destroyed;
   }
 
   /** How many distinct users were active within the last `windowMs` (Redis's clock). */

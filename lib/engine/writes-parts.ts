@@ -36,13 +36,16 @@ export class PartWrites implements WriteMode {
       { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry },
       request,
     );
-    if (!this.indexed) return (await written) ? { entries: 0, at: 0 } : null;
+    if (!this.indexed) {
+      const outcome = await written;
+      return outcome ? { entries: 0, at: 0, created: outcome === "created" } : null;
+    }
     const [ok, entries, at] = await Promise.all([
       written,
       owner ? indexAdd(this.driver, this.keys.user(owner), { entry, ttlMs, countEntries, minMoveMs: 0 }) : 0,
       recordActivity(this.driver, this.#activityKeys(), { sid, owner, lifetimeMs: ttlMs, touch: false }),
     ]);
-    return ok ? { entries, at } : null;
+    return ok ? { entries, at, created: ok === "created" } : null;
   }
 
   async touch(request: TouchRequest): Promise<TouchResult> {

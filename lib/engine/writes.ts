@@ -58,7 +58,9 @@ export class PlainWrites implements WriteMode {
     const key = this.keys.session(sid);
     const command = ttlMs > 0 ? ["SET", key, value, "PX", String(ttlMs)] : ["SET", key, value];
     if (mustExist) command.push("XX");
-    return this.driver.command<string | null, Saved | null>(key, command, (reply) => (isNil(reply) ? null : { entries: 0, at: 0 }));
+    return this.driver.command<string | null, Saved | null>(key, command, (reply) =>
+      isNil(reply) ? null : { entries: 0, at: 0, created: false },
+    );
   }
 
   touch({ sid, ttlMs }: TouchRequest): Promise<TouchResult> {
@@ -68,12 +70,13 @@ export class PlainWrites implements WriteMode {
     );
   }
 
+  /** UNLINK per slot. Without meta keys the owners are unknown; every id asked for is reported, existing or not. */
   async destroy(sids: readonly string[]): Promise<Destroyed[]> {
     const groups = this.driver.groupBySlot(
       sids.map((sid) => ({ sid, key: this.keys.session(sid) })),
       (item) => item.key,
     );
     await Promise.all(groups.map((group) => this.driver.command(group[0]?.key, ["UNLINK", ...group.map((item) => item.key)])));
-    return [];
+    return sids.map((id) => ({ id, owner: "" }));
   }
 }

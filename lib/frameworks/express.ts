@@ -36,6 +36,12 @@ export interface RedisStoreEvents {
   disconnect: [];
   /** A stored value could not be read; that request gets no session. */
   decodeError: [error: SessionDecodeError];
+  /** A save created a session (not with `userId: false` and no tombstones, whose plain SET can't tell). */
+  created: [event: { id: string; userId: string | null }];
+  /** The store destroyed a session: destroy(), destroyUserSessions(), the device limit, clear()'s signed-in sessions. */
+  destroyed: [event: { id: string; userId: string | null; reason: string }];
+  /** The device limit destroyed a session (besides its `destroyed` event). */
+  evicted: [event: { id: string; userId: string }];
 }
 
 export interface RedisStore {
@@ -88,6 +94,7 @@ export class RedisStore extends Store {
       decode: (sid, value, ttlMs) => this.#values.decode(sid, value, ttlMs),
       ownerOfValue: (value) => this.#values.ownerOf(value),
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
+      report: ({ type, ...event }) => this.emit(type, event as never),
     });
     this.#users = new UserCalls(this.#engine);
     const followed = driver.watch(this.#readiness);

@@ -26,8 +26,7 @@ export class UserCalls<S> {
     if (typeof reason !== "string" || reason === "" || reason.length > 200) {
       throw new TypeError(`redis-session-store: argument "reason" must be a non-empty string of at most 200 characters`);
     }
-    if (!this.engine.users) return 0;
-    return (await this.engine.users.destroy(userId, except, reason)).length;
+    return (await this.engine.destroyUser(userId, except, reason)).length;
   }
 
   countActive(windowMs: number): Promise<number> {

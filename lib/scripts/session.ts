@@ -46,6 +46,8 @@ local function set_session(session_key, meta_key, fields_key, value, ttl_ms, own
   -- One reading of Redis's clock sets the session's expiry and what covers it (meta key, index entry).
   local expire_at = 0
   if ttl_ms > 0 then expire_at = now + ttl_ms end
+  -- A save that may create (a session no request loaded) says whether it did, for the "created" event.
+  local created = not must_exist and redis.call('EXISTS', session_key) == 0
   local written
   if ttl_ms == 0 then
     if must_exist then written = redis.call('SET', session_key, value, 'XX') else written = redis.call('SET', session_key, value) end
@@ -63,14 +65,14 @@ local function set_session(session_key, meta_key, fields_key, value, ttl_ms, own
   elseif meta then
     redis.call('DEL', meta_key)
   end
-  return expire_at
+  return expire_at, created
 end
 `;
 
 /**
  * KEYS: session, meta, owner's index (any key when anonymous), active sessions, active users, fields.
  * ARGV: value, ttlMs, owner, entry (the index entry), sid, countEntries ("1"/"0"), mustExist ("1"/"0").
- * Reply: false when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms) }.
+ * Reply: false when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms), 1 when it created the session else 0 }.
  */
 const SET_ALL = new Script(`#!lua
 ${NOW}${META}${KEEP_META}${KEEP_FIELDS}${INDEX_ADD}${ACTIVITY}${SET_BODY}
@@ -78,12 +80,14 @@ local session_key, meta_key, index_key, active_sessions, active_users, fields_ke
 local value, ttl_ms, owner, entry, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local count, must_exist = ARGV[6] == '1', ARGV[7] == '1'
 local now = now_ms()
-local expire_at = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now)
+local expire_at, created = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now)
 if not expire_at then return false end
 local entries = 0
 if owner ~= '' then entries = index_add(index_key, entry, expire_at, now, count) end
 record_activity(active_sessions, active_users, sid, owner, now, ttl_ms)
-return { entries, now }
+local created_flag = 0
+if created then created_flag = 1 end
+return { entries, now, created_flag }
 `);
 
 export interface IndexedSaveKeys {
@@ -100,6 +104,8 @@ export interface IndexedSaveKeys {
 export interface Saved {
   entries: number;
   at: number;
+  /** Did the save create the session (no key before it)? */
+  created: boolean;
 }
 
 /** SET_ALL: resolves to what was saved, or null when refused. */
@@ -109,35 +115,41 @@ export function setAll(
   args: SaveArgs & { entry: string; sid: string; countEntries: boolean },
 ): Promise<Saved | null> {
   return driver
-    .script<[number, number] | null>(
+    .script<[number, number, number] | null>(
       SET_ALL,
       [keys.session, keys.meta, keys.userIndex, keys.activeSessions, keys.activeUsers, keys.fields],
       [args.value, args.ttlMs, args.owner, args.entry, args.sid, args.countEntries ? "1" : "0", args.mustExist ? "1" : "0"],
     )
-    .then((reply) => (isNil(reply) ? null : { entries: Number(reply[0]), at: Number(reply[1]) }));
+    .then((reply) => (isNil(reply) ? null : { entries: Number(reply[0]), at: Number(reply[1]), created: Number(reply[2]) === 1 }));
 }
 
 /**
  * KEYS: session, meta, fields. ARGV: value, ttlMs, owner, mustExist ("1"/"0").
- * Reply: false when refused, else 1.
+ * Reply: false when refused, 2 when it created the session, else 1.
  */
 const SET_SESSION = new Script(`#!lua
 ${NOW}${META}${KEEP_META}${KEEP_FIELDS}${SET_BODY}
 local session_key, meta_key, fields_key = KEYS[1], KEYS[2], KEYS[3]
 local value, ttl_ms, owner, must_exist = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
-if not set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now_ms()) then return false end
+local written, created = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now_ms())
+if not written then return false end
+if created then return 2 end
 return 1
 `);
 
-/** SET_SESSION (Cluster, or tombstones without the index): true when written, false when refused. */
-export function setSession(driver: Driver, keys: { session: string; meta: string; fields: string }, args: SaveArgs): Promise<boolean> {
+/** SET_SESSION (Cluster, or tombstones without the index): "created", "written", or null when refused. */
+export function setSession(
+  driver: Driver,
+  keys: { session: string; meta: string; fields: string },
+  args: SaveArgs,
+): Promise<"created" | "written" | null> {
   return driver
     .script<number | null>(
       SET_SESSION,
       [keys.session, keys.meta, keys.fields],
       [args.value, args.ttlMs, args.owner, args.mustExist ? "1" : "0"],
     )
-    .then((reply) => !isNil(reply));
+    .then((reply) => (isNil(reply) ? null : Number(reply) === 2 ? "created" : "written"));
 }
 
 /** What a touch names. A touch never names an owner: it moves the owner record that is stored. */
