@@ -24,9 +24,12 @@ let prefixes = 0;
 /** The /slow route says it has the session (`reached`), then waits for `gate`: a test logs out in between. */
 let slow: { reached: Deferred; gate: Deferred } | undefined;
 
-async function makeApp(cookie: { maxAge?: number } = {}): Promise<{ store: RedisStore; port: number; prefix: string }> {
+async function makeApp(
+  cookie: { maxAge?: number } = {},
+  storeOptions: { maxSessionsPerUser?: number } = {},
+): Promise<{ store: RedisStore; port: number; prefix: string }> {
   const prefix = `fastify-${++prefixes}:`;
-  const store = new RedisStore({ client, prefix, commandTimeout: COMMAND_TIMEOUT });
+  const store = new RedisStore({ client, prefix, commandTimeout: COMMAND_TIMEOUT, ...storeOptions });
   const app = Fastify();
   await app.register(fastifyCookie);
   await app.register(fastifySession, {
@@ -114,6 +117,15 @@ describe("Fastify + @fastify/session + RedisStore", () => {
     slow = undefined;
     expect(await store.get(sid)).toBeNull();
     expect(await ids(store, "bea")).toEqual([]);
+  });
+
+  test("maxSessionsPerUser: 1: a second sign-in signs the first client out", async () => {
+    const { store, port } = await makeApp({}, { maxSessionsPerUser: 1 });
+    const [a, b] = [new CookieJar(), new CookieJar()];
+    await send(port, "POST", "/login/fay", { jar: a });
+    const sidB = (await send(port, "POST", "/login/fay", { jar: b })).json.sid as string;
+    expect(await ids(store, "fay")).toEqual([sidB]);
+    expect((await send(port, "GET", "/me", { jar: a })).json.userId).toBeNull();
   });
 
   test("a session expires with the cookie's maxAge", async () => {

@@ -25,7 +25,7 @@ type Data = { userId?: string; hits?: number };
 
 async function makeApp(
   maxAge: number | "session" = 60_000,
-  storeOptions: { ttl?: number; tombstoneTtl?: number } = {},
+  storeOptions: { ttl?: number; tombstoneTtl?: number; maxSessionsPerUser?: number } = {},
 ): Promise<{ store: KoaStore; port: number; prefix: string }> {
   const prefix = `koa-${++prefixes}:`;
   const store = createKoaStore({ client, prefix, commandTimeout: COMMAND_TIMEOUT, ...storeOptions });
@@ -113,6 +113,15 @@ describe("Koa + koa-session + createKoaStore", () => {
     slow = undefined;
     expect(await store.store.get(sid)).toBeNull();
     expect(await ids(store, "bea")).toEqual([]);
+  });
+
+  test("maxSessionsPerUser: 1: a second sign-in signs the first client out", async () => {
+    const { store, port } = await makeApp(60_000, { maxSessionsPerUser: 1 });
+    const [a, b] = [new CookieJar(), new CookieJar()];
+    await send(port, "POST", "/login/fay", { jar: a });
+    const sidB = (await send(port, "POST", "/login/fay", { jar: b })).json.sid as string;
+    expect(await ids(store, "fay")).toEqual([sidB]);
+    expect((await send(port, "GET", "/me", { jar: a })).json.userId).toBeNull();
   });
 
   test("a session expires with koa-session's maxAge (its _expire), not koa-session's maxAge + 10 s", async () => {

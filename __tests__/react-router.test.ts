@@ -40,13 +40,17 @@ class Browser {
   }
 }
 
-function makeApp(cookie: { maxAge?: number } = {}): { storage: Storage; app: (request: Request) => Promise<Response>; prefix: string } {
+function makeApp(
+  cookie: { maxAge?: number } = {},
+  storeOptions: { maxSessionsPerUser?: number } = {},
+): { storage: Storage; app: (request: Request) => Promise<Response>; prefix: string } {
   const prefix = `rr-${++prefixes}:`;
   const storage = createRedisSessionStorage<Data>({
     cookie: { name: "__session", secrets: ["react-router test secret"], ...cookie },
     client,
     prefix,
     commandTimeout: COMMAND_TIMEOUT,
+    ...storeOptions,
   });
   const load = (request: Request) => storage.getSession(request.headers.get("Cookie"));
   /** Commits the session and answers with its id (read back from the cookie just set). */
@@ -157,6 +161,15 @@ describe("React Router 7 + createRedisSessionStorage", () => {
     slow = undefined;
     expect(await storage.store.get(sid)).toBeNull();
     expect(await ids(storage, "bea")).toEqual([]);
+  });
+
+  test("maxSessionsPerUser: 1: a second sign-in signs the first client out", async () => {
+    const { storage, app } = makeApp({}, { maxSessionsPerUser: 1 });
+    const [a, b] = [new Browser(app), new Browser(app)];
+    await a.fetch("POST", "/login/fay");
+    const sidB = (await b.fetch("POST", "/login/fay")).json.sid as string;
+    expect(await ids(storage, "fay")).toEqual([sidB]);
+    expect((await a.fetch("GET", "/me")).json.userId).toBeNull();
   });
 
   test("a session expires with the cookie's maxAge", async () => {
