@@ -261,6 +261,43 @@ ${load}
     for (const name of installed) expect(existsSync(join(modules, name))).toBe(true);
   });
 
+  test("its TypeScript compiles against the declarations without express-session's types", () => {
+    const dir = fastifyApp as string;
+    // Node's types only: neither express-session nor its @types package is there.
+    mkdirSync(join(dir, "node_modules", "@types"), { recursive: true });
+    symlinkSync(join(root, "node_modules", "@types", "node"), join(dir, "node_modules", "@types", "node"));
+    writeFileSync(
+      join(dir, "app.mts"),
+      [
+        'import fastifySession from "@fastify/session";',
+        'import Fastify from "fastify";',
+        'import { createClient } from "redis";',
+        'import { RedisStore, type UserSession } from "redis-session-store";',
+        "const store = new RedisStore({ client: createClient() });",
+        'Fastify().register(fastifySession, { store, secret: "a secret of at least thirty-two characters" });',
+        'const listed: Promise<UserSession[]> = store.listUserSessions("u1");',
+        "// @ts-expect-error an unknown option",
+        "new RedisStore({ client: createClient(), disableTtl: true });",
+        "export { listed };",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ["node"],
+        },
+        files: ["app.mts"],
+      }),
+    );
+    execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", dir], { cwd: dir, stdio: "pipe" });
+  });
+
   test.each([
     [
       "require (CommonJS)",
