@@ -144,6 +144,17 @@ describe("Koa + koa-session + createKoaStore", () => {
     expect(pttl).toBeLessThanOrEqual(120_000);
   });
 
+  test("a stored value that is not a koa-session session reads as none and is reported", async () => {
+    const { store, prefix } = await makeApp();
+    const errors: string[] = [];
+    store.store.on("decodeError", (error) => errors.push(error.sessionId));
+    await client.set(`${prefix}odd`, JSON.stringify({ _expire: "tomorrow" }));
+    await client.set(`${prefix}list`, "[1]");
+    expect(await store.get("odd", 60_000, {})).toBeNull();
+    expect(await store.get("list", 60_000, {})).toBeNull();
+    expect(errors).toEqual(["odd", "list"]);
+  });
+
   test("Redis down: requests with a session cookie fail within commandTimeout instead of hanging", async () => {
     const { port } = await makeApp();
     const jar = new CookieJar();

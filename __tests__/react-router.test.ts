@@ -192,6 +192,15 @@ describe("React Router 7 + createRedisSessionStorage", () => {
     expect(pttl).toBeLessThanOrEqual(86_400_000);
   });
 
+  test("a stored value that is not an object reads as no session and is reported", async () => {
+    const { storage, prefix } = makeApp();
+    const errors: string[] = [];
+    storage.store.on("decodeError", (error) => errors.push(error.sessionId));
+    await client.set(`${prefix}odd`, "42");
+    expect(await storage.store.get("odd")).toBeNull();
+    expect(errors).toEqual(["odd"]);
+  });
+
   test("Redis down: requests with a session cookie fail within commandTimeout instead of hanging", async () => {
     const { app } = makeApp();
     const browser = new Browser(app);
