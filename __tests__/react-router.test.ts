@@ -192,6 +192,15 @@ describe("React Router 7 + createRedisSessionStorage", () => {
     expect(pttl).toBeLessThanOrEqual(86_400_000);
   });
 
+  test("a commit whose expiry has passed stores nothing (and returns)", async () => {
+    const { storage, prefix } = makeApp();
+    const session = await storage.getSession(null);
+    session.set("userId", "gil");
+    await storage.commitSession(session, { expires: new Date(Date.now() - 1000) });
+    expect(await client.keys(`${prefix}*`)).toEqual([]);
+    expect(await storage.store.countUserSessions("gil")).toBe(0);
+  });
+
   test("a stored value that is not an object reads as no session and is reported", async () => {
     const { storage, prefix } = makeApp();
     const errors: string[] = [];

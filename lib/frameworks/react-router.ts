@@ -54,7 +54,7 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
     async createData(data, expires) {
       for (;;) {
         const id = randomBytes(ID_BYTES).toString("base64url");
-        // A refused save is an id that is taken by a tombstone: draw again.
+        // Only a tombstone on the id refuses this save (192 random bits: in theory); then draw again.
         if (await store.set(id, data, { expiresInMs: lifetime(expires) })) return id;
       }
     },

@@ -99,7 +99,8 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
   /**
    * Saves a session for `expiresInMs` (the framework's own lifetime; undefined: the `ttl` option).
    * With `mustExist`, a session that is gone (destroyed, expired) is not brought back. Resolves to
-   * false when the save was refused (a tombstone, or gone while it had to exist).
+   * false when the save was refused (a tombstone, or gone while it had to exist). A lifetime that
+   * has already ended deletes the session, without a tombstone, and resolves to true.
    */
   set(sid: string, session: S, options: { expiresInMs?: number | undefined; mustExist?: boolean } = {}): Promise<boolean> {
     return attempt(async () => {
@@ -107,7 +108,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       const ttlMs = this.#ttlMs(session, options.expiresInMs);
       if (ttlMs !== null && ttlMs <= 0) {
         await this.#engine.destroy([sid], "expired", false);
-        return false;
+        return true;
       }
       const value = this.#codec.encode(sid, session);
       const owner = ownerOf(this.options.userId, session);
