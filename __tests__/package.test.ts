@@ -3,15 +3,16 @@
  * it, and load it both ways: `import` (ESM) and `require` (CommonJS), each against a real Redis.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { testRedis } from "./helpers/redis-server";
 
 const root = join(__dirname, "..");
 let redis: Awaited<ReturnType<typeof testRedis>>;
 let app: string;
+let fastifyApp: string | undefined;
 
 beforeAll(async () => {
   redis = await testRedis();
@@ -39,6 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(app, { recursive: true, force: true });
+  if (fastifyApp) rmSync(fastifyApp, { recursive: true, force: true });
   await redis.close();
 });
 
@@ -67,6 +69,29 @@ test("only dist, package.json, README and LICENSE are packed", () => {
   expect(files).toContain("package/dist/cjs/index.d.ts");
   expect(files).toContain("package/dist/esm/index.js");
   expect(files).toContain("package/dist/esm/index.d.ts");
+  for (const entry of ["koa", "react-router"]) {
+    for (const file of [`cjs/${entry}.js`, `cjs/${entry}.d.ts`, `esm/${entry}.js`, `esm/${entry}.d.ts`])
+      expect(files).toContain(`package/dist/${file}`);
+  }
+});
+
+test.each([
+  [
+    "require (CommonJS)",
+    "entries.cjs",
+    'const koa = require("redis-session-store/koa"); const rr = require("redis-session-store/react-router");',
+  ],
+  [
+    "import (ESM)",
+    "entries.mjs",
+    'import * as koa from "redis-session-store/koa"; import * as rr from "redis-session-store/react-router";',
+  ],
+])("the koa and react-router entries load by %s", (_, file, load) => {
+  writeFileSync(
+    join(app, file),
+    `${load}\nconsole.log(JSON.stringify([typeof koa.createKoaStore, typeof rr.createRedisSessionStorage, koa.RedisSessions === rr.RedisSessions]));\n`,
+  );
+  expect(JSON.parse(execFileSync(process.execPath, [file], { cwd: app, encoding: "utf8" }))).toEqual(["function", "function", true]);
 });
 
 test("every source map in the package carries its sources (lib/ is not packed)", () => {
@@ -139,7 +164,14 @@ test("type declarations resolve for both import and require, and reject what is 
       "store.onRedisReady();",
       'const listed: Promise<UserSession[]> = store.listUserSessions("u1");',
       'store.destroyUserSessions("u1", (error?: unknown, count?: number) => [error, count]);',
-      "export { o, wrong, typo, auto, typed, listed };",
+      'import { createKoaStore, type KoaStore } from "redis-session-store/koa";',
+      'import { createRedisSessionStorage } from "redis-session-store/react-router";',
+      "const koa: KoaStore = createKoaStore({ client });",
+      "// @ts-expect-error touchAfter is express-session's touch() only",
+      "createKoaStore({ client, touchAfter: 1 });",
+      'const rr = createRedisSessionStorage<{ userId: string }>({ client, cookie: { secrets: ["s"] } });',
+      'const counted: Promise<number> = rr.store.countUserSessions("u1");',
+      "export { o, wrong, typo, auto, typed, listed, koa, counted };",
     ].join("\n"),
   );
   writeFileSync(
@@ -154,4 +186,132 @@ test("type declarations resolve for both import and require, and reject what is 
     }),
   );
   execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app, stdio: "pipe" });
+});
+
+/**
+ * The packages an application installs for these, with everything they depend on, found the way
+ * Node finds them (nearest node_modules first) in this checkout.
+ */
+function closure(names: string[]): Set<string> {
+  const modules = join(root, "node_modules");
+  const found = new Set<string>();
+  const visit = (from: string, name: string) => {
+    for (let dir = from; ; dir = dirname(dir)) {
+      const candidate = join(dir, "node_modules", name);
+      if (existsSync(join(candidate, "package.json"))) {
+        const top = relative(modules, candidate).split(sep);
+        // Nested copies travel with their top-level package; only top-level ones are linked.
+        const topName = top[0]?.startsWith("@") ? `${top[0]}/${top[1]}` : (top[0] as string);
+        const pkg = JSON.parse(readFileSync(join(candidate, "package.json"), "utf8"));
+        if (found.has(candidate)) return;
+        found.add(candidate);
+        if (!topName.startsWith("..")) found.add(`top:${topName}`);
+        const optionalPeers = pkg.peerDependenciesMeta ?? {};
+        const peers = Object.keys(pkg.peerDependencies ?? {}).filter((peer) => !optionalPeers[peer]?.optional);
+        for (const dep of [...Object.keys(pkg.dependencies ?? {}), ...peers]) visit(candidate, dep);
+        return;
+      }
+      if (dir === root || dir === dirname(dir)) return;
+    }
+  };
+  for (const name of names) visit(root, name);
+  return new Set([...found].filter((entry) => entry.startsWith("top:")).map((entry) => entry.slice(4)));
+}
+
+describe("a Fastify app without express-session", () => {
+  const installed = ["fastify", "@fastify/cookie", "@fastify/session", "redis"];
+
+  beforeAll(() => {
+    fastifyApp = mkdtempSync(join(tmpdir(), "redis-session-store-fastify-"));
+    const modules = join(fastifyApp, "node_modules");
+    mkdirSync(join(modules, "@fastify"), { recursive: true });
+    const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
+    mkdirSync(join(modules, "redis-session-store"));
+    execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
+    for (const name of closure(installed)) {
+      mkdirSync(dirname(join(modules, name)), { recursive: true });
+      symlinkSync(join(root, "node_modules", name), join(modules, name));
+    }
+  });
+
+  const fastifyProgram = (load: string) => `
+${load}
+(async () => {
+  const client = createClient({ url: process.env.URL });
+  await client.connect();
+  const store = new RedisStore({ client, prefix: "pack-fastify-" + process.pid + ":" });
+  const app = Fastify();
+  await app.register(fastifyCookie);
+  await app.register(fastifySession, { store, secret: "a secret of at least thirty-two characters", saveUninitialized: false, cookie: { secure: false } });
+  app.post("/login", async (request) => { request.session.set("userId", "u1"); return { sid: request.session.sessionId }; });
+  const login = await app.inject({ method: "POST", url: "/login" });
+  const listed = (await store.listUserSessions("u1")).map((s) => s.id);
+  let expressSession = "missing";
+  try { require.resolve("express-session"); expressSession = "found"; } catch {}
+  await store.clear();
+  await app.close();
+  client.destroy();
+  console.log(JSON.stringify({ same: listed[0] === login.json().sid, count: listed.length, expressSession }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+  test("express-session is not in its node_modules, and fastify's packages are", () => {
+    const modules = join(fastifyApp as string, "node_modules");
+    expect(existsSync(join(modules, "express-session"))).toBe(false);
+    for (const name of installed) expect(existsSync(join(modules, name))).toBe(true);
+  });
+
+  test("its TypeScript compiles against the declarations without express-session's types", () => {
+    const dir = fastifyApp as string;
+    // Node's types only: neither express-session nor its @types package is there.
+    mkdirSync(join(dir, "node_modules", "@types"), { recursive: true });
+    symlinkSync(join(root, "node_modules", "@types", "node"), join(dir, "node_modules", "@types", "node"));
+    writeFileSync(
+      join(dir, "app.mts"),
+      [
+        'import fastifySession from "@fastify/session";',
+        'import Fastify from "fastify";',
+        'import { createClient } from "redis";',
+        'import { RedisStore, type UserSession } from "redis-session-store";',
+        "const store = new RedisStore({ client: createClient() });",
+        'Fastify().register(fastifySession, { store, secret: "a secret of at least thirty-two characters" });',
+        'const listed: Promise<UserSession[]> = store.listUserSessions("u1");',
+        "// @ts-expect-error an unknown option",
+        "new RedisStore({ client: createClient(), disableTtl: true });",
+        "export { listed };",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ["node"],
+        },
+        files: ["app.mts"],
+      }),
+    );
+    execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", dir], { cwd: dir, stdio: "pipe" });
+  });
+
+  test.each([
+    [
+      "require (CommonJS)",
+      "main.cjs",
+      'const { RedisStore } = require("redis-session-store"); const Fastify = require("fastify"); const fastifyCookie = require("@fastify/cookie"); const fastifySession = require("@fastify/session"); const { createClient } = require("redis");',
+    ],
+    [
+      "import (ESM)",
+      "main.mjs",
+      'import { createRequire } from "node:module"; const require = createRequire(import.meta.url); import { RedisStore } from "redis-session-store"; import Fastify from "fastify"; import fastifyCookie from "@fastify/cookie"; import fastifySession from "@fastify/session"; import { createClient } from "redis";',
+    ],
+  ])("RedisStore serves @fastify/session when imported by %s", (_, file, load) => {
+    writeFileSync(join(fastifyApp as string, file), fastifyProgram(load));
+    const out = execFileSync(process.execPath, [file], { cwd: fastifyApp, env: { ...process.env, URL: redis.url }, encoding: "utf8" });
+    expect(JSON.parse(out)).toEqual({ same: true, count: 1, expressSession: "missing" });
+  });
 });

@@ -1,10 +1,13 @@
-// One implementation, two entry points: the CommonJS build is the code; the ESM entry is a thin
-// wrapper that re-exports it, so an app that both imports and requires the package gets the same
-// classes (instanceof RedisUnavailableError holds across the two).
+// One implementation, two formats: the CommonJS build is the code; each ESM entry is a thin wrapper
+// that re-exports it, so an app that both imports and requires the package gets the same classes
+// (instanceof RedisUnavailableError holds across the two).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
+
+/** The package's entry points (package.json "exports"): ".", "./koa", "./react-router". */
+const ENTRIES = ["index", "koa", "react-router"];
 
 const tsc = (args) => execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", ...args], { stdio: "inherit" });
 
@@ -14,6 +17,10 @@ writeFileSync("dist/cjs/package.json", `${JSON.stringify({ type: "commonjs" })}\
 
 mkdirSync("dist/esm", { recursive: true });
 writeFileSync("dist/esm/package.json", `${JSON.stringify({ type: "module" })}\n`);
-const names = Object.keys(createRequire(import.meta.url)(resolve("dist/cjs/index.js"))).filter((name) => name !== "__esModule");
-writeFileSync("dist/esm/index.js", `import cjs from "../cjs/index.js";\n\nexport const { ${names.join(", ")} } = cjs;\n`);
-writeFileSync("dist/esm/index.d.ts", `export * from "../cjs/index.js";\n`);
+const require = createRequire(import.meta.url);
+for (const entry of ENTRIES) {
+  // Loading an entry needs its framework (a devDependency here) only to list the export names.
+  const names = Object.keys(require(resolve(`dist/cjs/${entry}.js`))).filter((name) => name !== "__esModule");
+  writeFileSync(`dist/esm/${entry}.js`, `import cjs from "../cjs/${entry}.js";\n\nexport const { ${names.join(", ")} } = cjs;\n`);
+  writeFileSync(`dist/esm/${entry}.d.ts`, `export * from "../cjs/${entry}.js";\n`);
+}

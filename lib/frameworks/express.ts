@@ -4,7 +4,7 @@
  * cookie (its expiry is the session's lifetime), the shape of a session, and `createSession`,
  * through which every session a request loads passes, so the expiry it had travels with it.
  */
-import { type SessionData, Store } from "express-session";
+import type { SessionData, Store } from "express-session";
 import { Codec } from "../codec.js";
 import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
@@ -18,6 +18,7 @@ import { ownerOf } from "../owner.js";
 import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, settle } from "./calls.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
+import { StoreBase } from "./store-base.js";
 import { UserCalls } from "./user-calls.js";
 
 /** One of a user's sessions, as listUserSessions() returns it. */
@@ -57,7 +58,7 @@ export interface RedisStore {
  * that keep destroyed sessions destroyed, and calls that fail fast while Redis is down.
  */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above only types the inherited event methods
-export class RedisStore extends Store {
+export class RedisStore extends StoreBase {
   /** The options, validated once, with defaults filled in. */
   readonly options: ResolvedOptions;
   /** "standalone", "cluster" or "sentinel", read from the client. */

@@ -1,0 +1,66 @@
+/**
+ * koa-session's external store (`opts.store`) over RedisSessions. koa-session hands the store a
+ * fresh plain object on every save, with `_expire` (when the cookie ends, ms since the epoch) and
+ * `_maxAge`, or `_session: true` for `maxAge: "session"`; the lifetime is read from those. A save
+ * from a request that loaded the session must find it still there, so a request that overlaps a
+ * logout or "sign out everywhere else" cannot bring it back: the loaded key travels with koa's ctx.
+ */
+import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
+
+/** What koa-session keeps in a session, besides the app's data. */
+export interface KoaSessionData {
+  _expire?: number;
+  _maxAge?: number;
+  _session?: boolean;
+  [key: string]: unknown;
+}
+
+/** koa-session's external store contract, with the per-user methods on `store`. */
+export interface KoaStore<S extends KoaSessionData = KoaSessionData> {
+  get(key: string, maxAge: number | "session" | undefined, options: { rolling?: boolean; ctx?: object }): Promise<S | null>;
+  set(
+    key: string,
+    session: S,
+    maxAge: number | "session" | undefined,
+    options: { rolling?: boolean; changed?: boolean; ctx?: object },
+  ): Promise<void>;
+  destroy(key: string, options: { ctx?: object }): Promise<void>;
+  /** The sessions behind this store: listUserSessions, countUserSessions, destroyUserSessions, ... */
+  readonly store: RedisSessions<S>;
+}
+
+/** Why a parsed value is not a koa-session session, or undefined. */
+function koaShape(parsed: unknown): string | undefined {
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return "not an object";
+  const expire = (parsed as { _expire?: unknown })._expire;
+  if (expire !== undefined && typeof expire !== "number") return "_expire is not a number";
+  return undefined;
+}
+
+/**
+ * A koa-session store on Redis: `app.use(session({ store: createKoaStore({ client }) }, app))`.
+ * The session lives until koa-session's `_expire` (its `maxAge`); with `maxAge: "session"` (a
+ * browser-session cookie) it lives the store's `ttl` seconds in Redis.
+ */
+export function createKoaStore<S extends KoaSessionData = KoaSessionData>(options: RedisSessionsOptions<S>): KoaStore<S> {
+  const sessions = new RedisSessions<S>(options, koaShape);
+  /** The key each request (koa ctx) loaded: its saves must find the session still there. */
+  const loaded = new WeakMap<object, string>();
+  return {
+    store: sessions,
+    async get(key, _maxAge, { ctx } = {}) {
+      const session = await sessions.get(key);
+      if (session && ctx) loaded.set(ctx, key);
+      return session;
+    },
+    async set(key, session, maxAge, { ctx } = {}) {
+      const expiresInMs =
+        typeof session._expire === "number" ? session._expire - Date.now() : typeof maxAge === "number" ? maxAge : undefined;
+      await sessions.set(key, session, { expiresInMs, mustExist: ctx !== undefined && loaded.get(ctx) === key });
+    },
+    async destroy(key, { ctx } = {}) {
+      if (ctx) loaded.delete(ctx);
+      await sessions.destroy(key);
+    },
+  };
+}
