@@ -3,12 +3,15 @@
  * sessions kept hot by a load of reads (express-session's lazy touches), while the application's
  * other data (cache entries with a TTL) forces Redis to evict. Then a late save of logged-out
  * sessions and a "sign out everywhere" for every user. LRU eviction samples keys, so each policy
- * runs several times over many sessions, and the figures are printed for the docs.
+ * runs several times over many sessions, and the figures are printed for the docs. On a single
+ * Redis and on Cluster (there, each master evicts its own keys).
  */
 import { afterAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
 import { createClient } from "redis";
 import { RedisStore } from "../lib/index";
+import { makeClient } from "./helpers/clients";
+import { cli, startCluster } from "./helpers/cluster";
 import { type RedisServer, removeDir, startRedis } from "./helpers/redis-server";
 
 jest.setTimeout(120000);
@@ -24,7 +27,10 @@ const CACHE_PER_ROUND = Number(process.env.EVICTION_CACHE ?? 300);
 const LRU_TICK_MS = 1100;
 const LIFETIME = 3_600_000;
 const CACHE_TTL = Number(process.env.EVICTION_CACHE_TTL ?? 1800);
+// A Cluster node starts at about 1.9 MB (a single Redis at about 0.9 MB) and holds a third of the data.
+const CLUSTER_MAXMEMORY = process.env.EVICTION_CLUSTER_MAXMEMORY ?? "4mb";
 const RUNS = Number(process.env.EVICTION_RUNS ?? 3);
+const CLUSTER_RUNS = Number(process.env.EVICTION_CLUSTER_RUNS ?? 2);
 
 function sess(extra: Record<string, unknown>): Sess {
   return {
@@ -56,12 +62,57 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.stop().then(() => removeDir(s))));
 });
 
-/** One run of the scenario on a fresh private server with `policy`. */
-async function measure(policy: string, run: number, touchAfter: number | "auto" = "auto"): Promise<Figures> {
+/** What a run needs of its Redis: a client for the store, and a few direct commands. */
+interface Target {
+  client: unknown;
+  command(args: string[]): Promise<unknown>;
+  /** Keys evicted so far, on every master. */
+  evicted(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A fresh private single Redis with `policy`. */
+async function singleTarget(policy: string): Promise<Target> {
   const server = await startRedis({ args: ["--maxmemory", "3mb", "--maxmemory-policy", policy] });
   servers.push(server);
   const client = createClient({ url: server.url });
   await client.connect();
+  return {
+    client,
+    command: (args) => client.sendCommand(args),
+    evicted: async () => Number(/evicted_keys:(\d+)/.exec(await client.info("stats"))?.[1]),
+    close: async () => client.destroy(),
+  };
+}
+
+/** A fresh private Cluster (3 masters + 3 replicas) with `policy` and the memory limit on every node. */
+async function clusterTarget(policy: string): Promise<Target> {
+  const cluster = await startCluster({ args: ["--maxmemory", CLUSTER_MAXMEMORY, "--maxmemory-policy", policy] });
+  const handle = await makeClient(6, "cluster", cluster);
+  return {
+    client: handle.client,
+    command: (args) => handle.command(args),
+    evicted: async () => {
+      let total = 0;
+      for (const master of cluster.masters) total += Number(/evicted_keys:(\d+)/.exec(await cli(master.port, ["INFO", "stats"]))?.[1]);
+      return total;
+    },
+    close: async () => {
+      await handle.close();
+      await cluster.stop();
+    },
+  };
+}
+
+/** One run of the scenario on a fresh private server with `policy`. */
+async function measure(
+  policy: string,
+  run: number,
+  touchAfter: number | "auto" = "auto",
+  start: (policy: string) => Promise<Target> = singleTarget,
+): Promise<Figures> {
+  const target = await start(policy);
+  const client = target.client as ReturnType<typeof createClient>;
   try {
     const store = new RedisStore({ client, prefix: `evict-${run}:`, touchAfter });
     const users = Array.from({ length: USERS }, (_, u) => `user${u}`);
@@ -96,7 +147,7 @@ async function measure(policy: string, run: number, touchAfter: number | "auto" 
         });
         await inChunks(
           Array.from({ length: Math.ceil(CACHE_PER_ROUND / chunks) }, () => cache++),
-          (n) => client.set(`cache:${n}`, "c".repeat(2000), { EX: CACHE_TTL }),
+          (n) => target.command(["SET", `cache:${n}`, "c".repeat(2000), "EX", String(CACHE_TTL)]),
         );
       }
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, roundEnds - Date.now())));
@@ -107,7 +158,7 @@ async function measure(policy: string, run: number, touchAfter: number | "auto" 
       const session = viaLoaded ? (loaded.get(sid) as Loaded) : sess({ userId: user, pad: "late" });
       await store.set(sid, session).catch(() => undefined);
     });
-    const exists = async (sid: string) => (await client.exists(`evict-${run}:${sid}`)) === 1;
+    const exists = async (sid: string) => Number(await target.command(["EXISTS", `evict-${run}:${sid}`])) === 1;
     let revivedLoaded = 0;
     let revivedPlain = 0;
     for (const { sid, viaLoaded } of late) if (await exists(sid)) viaLoaded ? revivedLoaded++ : revivedPlain++;
@@ -117,7 +168,7 @@ async function measure(policy: string, run: number, touchAfter: number | "auto" 
     for (const user of users) await store.destroyUserSessions(user);
     let left = 0;
     for (const sid of alive) if (await exists(sid)) left++;
-    const evicted = Number(/evicted_keys:(\d+)/.exec(await client.info("stats"))?.[1]);
+    const evicted = await target.evicted();
     return {
       policy,
       evicted,
@@ -128,7 +179,7 @@ async function measure(policy: string, run: number, touchAfter: number | "auto" 
       reached: alive.length - left,
     };
   } finally {
-    client.destroy();
+    await target.close();
   }
 }
 
@@ -139,12 +190,17 @@ function evictionWarnings(spy: jest.SpiedFunction<typeof process.emitWarning>): 
     .map(([message]) => String(message));
 }
 
-async function runs(policy: string, touchAfter: number | "auto"): Promise<Figures[]> {
+async function runs(
+  policy: string,
+  touchAfter: number | "auto",
+  start: (policy: string) => Promise<Target> = singleTarget,
+  count = RUNS,
+): Promise<Figures[]> {
   const all: Figures[] = [];
-  for (let run = 0; run < RUNS; run++) all.push(await measure(policy, run, touchAfter));
+  for (let run = 0; run < count; run++) all.push(await measure(policy, run, touchAfter, start));
   const sum = (field: keyof Figures) => all.reduce((total, f) => total + Number(f[field]), 0);
   console.log(
-    `${policy}, touchAfter ${touchAfter}, ${RUNS} runs: revived by a late save of the loaded session ${sum("revivedLoaded")} of ${sum("loggedOutEach")}, by a plain set() ${sum("revivedPlain")} of ${sum("loggedOutEach")}; sign out everywhere reached ${sum("reached")} of ${sum("active")} sessions in use; ${sum("evicted")} keys evicted. ${JSON.stringify(all)}`,
+    `${start === singleTarget ? "single Redis" : "Cluster"}, ${policy}, touchAfter ${touchAfter}, ${count} runs: revived by a late save of the loaded session ${sum("revivedLoaded")} of ${sum("loggedOutEach")}, by a plain set() ${sum("revivedPlain")} of ${sum("loggedOutEach")}; sign out everywhere reached ${sum("reached")} of ${sum("active")} sessions in use; ${sum("evicted")} keys evicted. ${JSON.stringify(all)}`,
   );
   for (const f of all) {
     expect(f.evicted).toBeGreaterThan(0);
@@ -197,5 +253,15 @@ describe.each(["volatile-lru", "allkeys-lru"])("%s: hot sessions keep, what cove
     const reached = all.reduce((total, f) => total + f.reached, 0);
     const active = all.reduce((total, f) => total + f.active, 0);
     expect(reached).toBeGreaterThan(active * 0.8);
+  });
+});
+
+describe.each(["volatile-ttl", "volatile-lru"])("Cluster, %s", (policy) => {
+  test(`${CLUSTER_RUNS} runs: a late save of a loaded session revives none${policy === "volatile-ttl" ? "; sign out everywhere reaches every session in use" : ""}`, async () => {
+    for (const f of await runs(policy, "auto", clusterTarget, CLUSTER_RUNS)) {
+      if (policy !== "volatile-ttl") continue;
+      expect(f.active).toBeGreaterThan(0);
+      expect(f.reached).toBe(f.active);
+    }
   });
 });
