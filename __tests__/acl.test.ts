@@ -2,12 +2,13 @@
  * Scripting denied: an ACL user without @scripting (a private server, restricted with ACL SETUSER).
  * With `userId: false` the store sends connect-redis's commands only, so every method works; with
  * the index on, the first write fails at once with one error that names what the store needs.
+ * On a single Redis and on Cluster.
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 import { RedisStore } from "../lib/index";
-import { cli } from "./helpers/cluster";
+import { cli, startCluster, type TestCluster } from "./helpers/cluster";
 import { type RedisServer, removeDir, startRedis } from "./helpers/redis-server";
 
 type Client = ReturnType<typeof createClient>;
@@ -91,5 +92,38 @@ describe("an ACL user without @scripting", () => {
     } finally {
       await cli(redis.port, ["ACL", "SETUSER", "noscript", "-@scripting"]);
     }
+  });
+});
+
+describe("an ACL user without @scripting, on Cluster", () => {
+  let cluster: TestCluster;
+  let client: ReturnType<typeof createCluster>;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    for (const node of cluster.nodes) {
+      expect((await cli(node.port, ["ACL", "SETUSER", "noscript", "on", ">secret", "~*", "&*", "+@all", "-@scripting"])).trim()).toBe("OK");
+    }
+    client = createCluster({ rootNodes: cluster.rootNodes, defaults: { username: "noscript", password: "secret" } });
+    client.on("error", () => undefined);
+    await client.connect();
+  }, 60000);
+  afterAll(async () => {
+    client?.destroy();
+    await cluster?.stop();
+  });
+
+  test("userId: false: every method works; the index on: the first write fails with the ACL needs", async () => {
+    const plain = new RedisStore({ client, prefix: `${PREFIX}cplain:`, userId: false });
+    for (let i = 0; i < 5; i++) await plain.set(`s${i}`, sess({ n: i }));
+    expect(await plain.get("s1")).not.toBeNull();
+    await plain.touch("s1", sess({ n: 1 }, 120_000));
+    await plain.destroy("s0");
+    expect((await plain.ids()).sort()).toEqual(["s1", "s2", "s3", "s4"]);
+    expect((await plain.all()).length).toBe(4);
+    expect(await plain.length()).toBe(4);
+    await plain.clear();
+    expect(await plain.length()).toBe(0);
+    const indexed = new RedisStore({ client, prefix: `${PREFIX}cindexed:` });
+    await expect(indexed.set("s1", sess({ userId: "u1" }))).rejects.toThrow(/^NOPERM.*\+@scripting/);
   });
 });
