@@ -3,7 +3,8 @@
  * several error classes (node-redis sets no `.name` on most) or as a raw socket error; a failover
  * as replies such as CLUSTERDOWN or READONLY. All of them become one RedisUnavailableError, with
  * the original as `cause`. Other replies (OOM, NOPERM, WRONGTYPE...) pass through, with the
- * script's SHA and Lua line taken out of their message: those mean nothing to an application.
+ * script's SHA and Lua line taken out of their message: those mean nothing to an application. A
+ * NOPERM also names what the store needs, so an ACL without scripting fails once, with the remedy.
  */
 import { RedisUnavailableError } from "../errors.js";
 
@@ -23,6 +24,9 @@ const NOT_SERVING = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY)/;
 const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTCONN", "ECONNABORTED"]);
 const LOST =
   /^Socket closed unexpectedly|^The client is closed|^Connection timeout|^Disconnects client|ECONNRESET|ECONNREFUSED|EPIPE|Connection is closed/;
+/** What every ACL denial is told: the store's needs (docs/operations.md#acls). */
+const ACL_NEEDS =
+  "redis-session-store needs +@read +@write +@scripting +time on its prefix and indexPrefix keys (with userId: false and tombstoneTtl 0 it sends no script, and needs no +@scripting); see docs/operations.md#acls";
 /** What Redis 7 and Valkey append to an error raised inside a script: the SHA and the Lua line. */
 const SCRIPT_TRAILER = /(\s*script: \w+, on @user_script:\d+\.?|\s*script: \w+|@user_script:\d+:\s*)/g;
 
@@ -61,10 +65,13 @@ export function translate(error: unknown): unknown {
   ) {
     return new RedisUnavailableError(`redis-session-store: lost the connection to Redis (${text})`, { cause: error });
   }
-  if (error instanceof Error && SCRIPT_TRAILER.test(text)) {
+  SCRIPT_TRAILER.lastIndex = 0;
+  const denied = text.startsWith("NOPERM") && !text.includes(ACL_NEEDS);
+  if (error instanceof Error && (denied || SCRIPT_TRAILER.test(text))) {
     SCRIPT_TRAILER.lastIndex = 0;
     try {
-      error.message = clean(text);
+      // The class and the reply's own words stay (callers match on "NOPERM"); the remedy follows.
+      error.message = denied ? `${clean(text)}: ${ACL_NEEDS}` : clean(text);
     } catch {
       // a frozen error keeps its message
     }

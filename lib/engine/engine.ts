@@ -11,6 +11,7 @@ import { readSessions } from "../scripts/read.js";
 import type { TouchResult } from "../scripts/session.js";
 import { Bulk } from "./bulk.js";
 import type { Decode } from "./decode.js";
+import { warnOfEviction } from "./eviction.js";
 import { type FieldLimits, SessionFields } from "./fields.js";
 import { ClientSweep, ServerSweep } from "./sweep.js";
 import { UserIndex } from "./user-index.js";
@@ -82,6 +83,8 @@ export class Engine<S> {
   readonly #writes: WriteMode;
   readonly #options: EngineOptions<S>;
   readonly #tombstones: boolean;
+  /** Is the eviction policy still to be checked (at the first save, with the index on)? */
+  #checkEviction: boolean;
 
   constructor(options: EngineOptions<S>) {
     const { driver, keys, indexed, tombstoneMs } = options;
@@ -89,6 +92,7 @@ export class Engine<S> {
     this.keys = keys;
     this.#options = options;
     this.#tombstones = tombstoneMs > 0;
+    this.#checkEviction = indexed;
     // The one place that looks at the topology.
     const scripts = indexed || tombstoneMs > 0;
     this.#writes = !scripts
@@ -173,7 +177,13 @@ export class Engine<S> {
     }
     const limit = this.#options.maxSessionsPerUser;
     const count = limit > 0 && request.owner !== "";
-    const saved = await this.#writes.save(request, count);
+    let written = this.#writes.save(request, count);
+    if (this.#checkEviction) {
+      this.#checkEviction = false;
+      // Beside the first save, never in its way: the check swallows its own errors.
+      written = Promise.all([written, warnOfEviction(this.driver, this.keys.session(request.sid))]).then(([saved]) => saved);
+    }
+    const saved = await written;
     if (saved === null) return false;
     if (saved.created) this.#options.report({ type: "created", id: request.sid, userId: request.owner || null });
     if (count && saved.entries > limit) await this.#enforceLimit(request.owner, request.sid, saved.at);
