@@ -5,10 +5,11 @@
  */
 import { RedisUnavailableError } from "../errors.js";
 import { keySlot } from "../keys.js";
+import { ClusterScan, scanNode } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
-import { type ClusterClient, ClusterScan, type NodeClient, scanNode } from "./node-redis-cluster.js";
+import { type ClusterClient, type NodeClient, nodeRedisNodes } from "./node-redis-cluster.js";
 import { Watchers } from "./watchers.js";
 
 interface StandaloneClient {
@@ -59,7 +60,7 @@ export class NodeRedisDriver implements Driver {
       case "cluster": {
         const cluster = client as ClusterClient;
         this.#send = (key, args) => cluster.sendCommand(key, false, args);
-        this.#clusterScan = new ClusterScan(cluster, {
+        this.#clusterScan = new ClusterScan(nodeRedisNodes(cluster), {
           recoveryMs: this.recoveryMs,
           heal: () => this.#heal(true),
           bounded: (wait) => bounded(wait, commandTimeout),
