@@ -17,12 +17,16 @@ const CONNECTION_ERRORS = new Set([
   "ReconnectStrategyError",
   "DisconnectsClientError",
   "MaxRetriesPerRequestError",
+  "ClusterAllFailedError",
 ]);
 /** Replies by which Redis says "not now" during a failover or a restart: the data is not there to serve. */
 const NOT_SERVING = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY)/;
 const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTCONN", "ECONNABORTED"]);
 const LOST =
   /^Socket closed unexpectedly|^The client is closed|^Connection timeout|^Disconnects client|ECONNRESET|ECONNREFUSED|EPIPE|Connection is closed/;
+/** ioredis's and iovalkey's words for a lost or absent connection (most are plain Errors). */
+const IOREDIS_LOST =
+  /^Command aborted due to connection close|^Connection is (aborted|discarded)|^Stream isn't writeable|^Cluster isn't ready|^Cluster is (disconnected|disconnecting|ended)|^None of startup nodes is available|^Node is disconnected|^Failed to refresh slots cache|^Too many Cluster redirections|^All sentinels are unreachable|^Socket timeout|^Reached the max retries per request limit/;
 /** What Redis 7 and Valkey append to an error raised inside a script: the SHA and the Lua line. */
 const SCRIPT_TRAILER = /(\s*script: \w+, on @user_script:\d+\.?|\s*script: \w+|@user_script:\d+:\s*)/g;
 
@@ -57,7 +61,8 @@ export function translate(error: unknown): unknown {
     CONNECTION_ERRORS.has(kind) ||
     (typeof name === "string" && CONNECTION_ERRORS.has(name)) ||
     (typeof code === "string" && CONNECTION_CODES.has(code)) ||
-    LOST.test(text)
+    LOST.test(text) ||
+    IOREDIS_LOST.test(text)
   ) {
     return new RedisUnavailableError(`redis-session-store: lost the connection to Redis (${text})`, { cause: error });
   }
