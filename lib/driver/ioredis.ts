@@ -116,8 +116,9 @@ export class IoredisDriver implements Driver {
     if (!this.ready) return Promise.reject(notReady());
     let sent: Promise<unknown>;
     try {
-      // ioredis routes by the command's own keys on Cluster (EVALSHA's too).
-      sent = this.#client.call(args[0] as string, ...args.slice(1));
+      // ioredis routes by the command's own keys on Cluster (EVALSHA's too); iovalkey finds them only
+      // under the command's lower-case name.
+      sent = this.#client.call((args[0] as string).toLowerCase(), ...args.slice(1));
     } catch (error) {
       return Promise.reject(translate(error));
     }
