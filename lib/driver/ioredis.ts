@@ -13,6 +13,10 @@
  * even though ioredis still holds it. ioredis may still send it after reconnecting, once the caller
  * has been told it failed: every write the store sends is safe to apply late (a tombstone refuses a
  * save or touch of a destroyed session; a destroy or an UNLINK applied twice is one destroy).
+ *
+ * Replies: ioredis 6 speaks RESP3, by default in RESP2's shapes (`replyMapping: "legacy"`); with
+ * `replyMapping: "resp3"` scores come as numbers and a Lua false as false, which the store's decoders
+ * take as they do node-redis 6's. None of the commands the store sends answers with a map.
  */
 import { RedisUnavailableError } from "../errors.js";
 import { keySlot } from "../keys.js";
@@ -29,10 +33,9 @@ interface IoredisClient {
   options: {
     keyPrefix?: string;
     sentinels?: unknown;
-    replyMapping?: string;
     host?: string;
     port?: number;
-    redisOptions?: { keyPrefix?: string; replyMapping?: string };
+    redisOptions?: { keyPrefix?: string };
   };
 }
 
@@ -80,8 +83,6 @@ export class IoredisDriver implements Driver {
   readonly #client: IoredisClient;
   readonly #deadlines: Deadlines | undefined;
   readonly #clusterScan: ClusterScan | undefined;
-  /** ioredis 6 with `replyMapping: "resp3"` gives maps as objects: flattened to RESP2's lists. */
-  readonly #flattenMaps: boolean;
   #lastHeal = 0;
 
   constructor(client: unknown, commandTimeout: number) {
@@ -89,8 +90,6 @@ export class IoredisDriver implements Driver {
     this.topology = topologyOf(this.#client);
     this.sharded = this.topology === "cluster";
     this.#deadlines = commandTimeout > 0 ? new Deadlines(commandTimeout) : undefined;
-    const { options } = this.#client;
-    this.#flattenMaps = (options.replyMapping ?? options.redisOptions?.replyMapping) === "resp3";
     if (this.sharded) {
       this.#clusterScan = new ClusterScan(ioredisNodes(this.#client as IoredisCluster), {
         recoveryMs: this.recoveryMs,
@@ -122,7 +121,6 @@ export class IoredisDriver implements Driver {
     } catch (error) {
       return Promise.reject(translate(error));
     }
-    if (this.#flattenMaps) sent = sent.then(flattenMaps);
     const answer = this.#answer(sent as Promise<T>, map);
     if (!this.sharded) return answer;
     return answer.catch((error: unknown) => {
@@ -239,12 +237,4 @@ function ioredisNodes(cluster: IoredisCluster): ClusterNodes {
     },
     find: (_id, address) => cluster.nodes("master").find((master) => addressOf(master) === address),
   };
-}
-
-/** RESP3 maps (plain objects or Maps) as RESP2's flat [key, value, ...] lists, at any depth. */
-function flattenMaps(reply: unknown): unknown {
-  if (reply === null || typeof reply !== "object" || Buffer.isBuffer(reply)) return reply;
-  if (Array.isArray(reply)) return reply.some((item) => item !== null && typeof item === "object") ? reply.map(flattenMaps) : reply;
-  const entries = reply instanceof Map ? [...reply] : Object.entries(reply);
-  return entries.flatMap(([key, value]) => [key, flattenMaps(value)]);
 }
