@@ -19,7 +19,7 @@ import { VALKEY_ENABLED } from "./valkey";
 /** A node-redis major. */
 export type ClientVersion = 5 | 6;
 /** Every client the store supports, as the contract suite names it; a bare 5 or 6 is node-redis. */
-export type ClientName = "node-redis 5" | "node-redis 6" | "ioredis 5" | "ioredis 6" | "iovalkey";
+export type ClientName = "node-redis 5" | "node-redis 6" | "ioredis 5" | "ioredis 6" | "ioredis 6 resp3" | "iovalkey";
 export type TopologyName = "standalone" | "cluster" | "sentinel";
 
 export interface StandaloneTarget {
@@ -174,7 +174,7 @@ async function scanWith(send: (args: string[]) => Promise<unknown>, pattern: str
   return found;
 }
 
-const IOREDIS = { "ioredis 5": Ioredis5, "ioredis 6": Ioredis6, iovalkey: Iovalkey } as const;
+const IOREDIS = { "ioredis 5": Ioredis5, "ioredis 6": Ioredis6, "ioredis 6 resp3": Ioredis6, iovalkey: Iovalkey } as const;
 
 function hostPort(url: string): { host: string; port: number } {
   const { hostname, port } = new URL(url);
@@ -186,7 +186,13 @@ async function makeIoredis(name: ClientName, topology: TopologyName, target: Tar
   const Redis = IOREDIS[name as keyof typeof IOREDIS] as any;
   const maxDelay = options.maxReconnectDelay ?? 200;
   const retryStrategy = (times: number) => Math.min(50 * times, maxDelay);
-  const common = { connectTimeout: options.connectTimeout ?? 1000, retryStrategy, lazyConnect: true };
+  const common = {
+    connectTimeout: options.connectTimeout ?? 1000,
+    retryStrategy,
+    lazyConnect: true,
+    // RESP3's own shapes: maps as objects, doubles as numbers, booleans as booleans.
+    ...(name === "ioredis 6 resp3" ? { replyMapping: "resp3" } : {}),
+  };
   const errors: unknown[] = [];
   const record = (error: unknown) => {
     errors.push(error);
@@ -200,7 +206,7 @@ async function makeIoredis(name: ClientName, topology: TopologyName, target: Tar
     case "cluster":
       client = new Redis.Cluster(
         (target as ClusterTarget).rootNodes.map(({ url }) => hostPort(url)),
-        { clusterRetryStrategy: retryStrategy, lazyConnect: true, redisOptions: { connectTimeout: common.connectTimeout, retryStrategy } },
+        { clusterRetryStrategy: retryStrategy, lazyConnect: true, redisOptions: { ...common, lazyConnect: undefined } },
       );
       client.on("node error", record);
       break;
@@ -246,7 +252,8 @@ async function makeIoredis(name: ClientName, topology: TopologyName, target: Tar
 
 /**
  * The combinations the contract suite runs against: Redis in every topology with both node-redis
- * majors and ioredis 5, ioredis 6 (RESP3) standalone and Cluster; Valkey 8 standalone and Cluster
+ * majors and ioredis 5, ioredis 6 (RESP3) standalone and Cluster, ioredis 6 with RESP3's own reply
+ * shapes (replyMapping "resp3") standalone; Valkey 8 standalone and Cluster
  * with node-redis 6 and iovalkey (left out when SKIP_VALKEY=1).
  */
 export const COMBOS: ReadonlyArray<readonly [ServerKind, TopologyName, ClientName]> = [
@@ -261,6 +268,7 @@ export const COMBOS: ReadonlyArray<readonly [ServerKind, TopologyName, ClientNam
   ["redis", "sentinel", "ioredis 5"],
   ["redis", "standalone", "ioredis 6"],
   ["redis", "cluster", "ioredis 6"],
+  ["redis", "standalone", "ioredis 6 resp3"],
   ...(VALKEY_ENABLED
     ? ([
         ["valkey", "standalone", "node-redis 6"],
