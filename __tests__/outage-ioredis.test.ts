@@ -144,6 +144,28 @@ describe("ioredis with default settings while redis-server is down", () => {
   });
 });
 
+test("with commandTimeout 0, ioredis's own MaxRetriesPerRequestError reaches the caller as RedisUnavailableError", async () => {
+  const redis = await startRedis();
+  const client = new Redis({ port: redis.port, host: "127.0.0.1", maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  client.on("error", () => undefined);
+  try {
+    await ready(client);
+    const store = new RedisStore({ client, prefix: "io-retries:", commandTimeout: 0 });
+    const pid = Number(/process_id:(\d+)/.exec(String(await client.call("info", "server")))?.[1]);
+    process.kill(pid, "SIGSTOP");
+    const call = outcome(store.get("any"), 10000);
+    await drainEventLoop();
+    await redis.stop(true); // the pending get goes to ioredis's offline queue, flushed after one failed reconnection
+    const result = await call;
+    expect(result.error).toBeInstanceOf(RedisUnavailableError);
+    expect((result.error as Error).message).toMatch(/lost the connection.*max retries/);
+  } finally {
+    client.disconnect();
+    if (redis.running) await redis.stop(true);
+    removeDir(redis);
+  }
+});
+
 /**
  * A TCP proxy that can lose what the client sends (a network that drops packets) and cut every
  * connection (the client then reconnects through it).
