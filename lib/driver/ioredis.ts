@@ -19,11 +19,11 @@
  * take as they do node-redis 6's. None of the commands the store sends answers with a map.
  */
 import { RedisUnavailableError } from "../errors.js";
-import { keySlot } from "../keys.js";
 import { type ClusterNodes, ClusterScan, scanNode } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
+import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
 interface IoredisClient {
@@ -130,28 +130,11 @@ export class IoredisDriver implements Driver {
   }
 
   script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    const command = ["EVALSHA", script.sha, String(keys.length)];
-    for (const key of keys) command.push(key);
-    for (const arg of args) command.push(typeof arg === "string" ? arg : String(arg));
-    return this.command<T>(keys[0], command).catch((error: unknown) => {
-      // Redis says "NOSCRIPT No matching script..."; Valkey words it differently after the same prefix.
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      command[0] = "EVAL";
-      command[1] = script.source;
-      return this.command<T>(keys[0], command);
-    });
+    return runScript((key, command) => this.command<T>(key, command), script, keys, args);
   }
 
   groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
-    if (!this.sharded) return items.length ? [items.slice()] : [];
-    const groups = new Map<number, T[]>();
-    for (const item of items) {
-      const slot = keySlot(keyOf(item));
-      const group = groups.get(slot);
-      if (group) group.push(item);
-      else groups.set(slot, [item]);
-    }
-    return [...groups.values()];
+    return groupBySlot(this.sharded, items, keyOf);
   }
 
   async *scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]> {
@@ -164,17 +147,8 @@ export class IoredisDriver implements Driver {
     yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
   }
 
-  async retry<T>(step: () => Promise<T>): Promise<T> {
-    const giveUpAt = Date.now() + this.recoveryMs;
-    for (;;) {
-      try {
-        return await step();
-      } catch (error) {
-        if (!this.sharded || !(error instanceof RedisUnavailableError) || Date.now() > giveUpAt) throw error;
-        await this.#heal(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+  retry<T>(step: () => Promise<T>): Promise<T> {
+    return retryThroughFailover(this.sharded, this.recoveryMs, () => this.#heal(true), step);
   }
 
   watch(listener: ReadinessListener): boolean {
