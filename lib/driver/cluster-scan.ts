@@ -68,8 +68,8 @@ export class ClusterScan {
     // The recovery window opens at the first failure, not at the start: a long scan is not cut short.
     let giveUpAt = Number.POSITIVE_INFINITY;
     for (;;) {
-      // Done only when every slot's current master has been scanned to the end: while node-redis
-      // rediscovers, its slot map is briefly empty, and an empty list of masters is not "all done".
+      // Done only when every slot's current master has been scanned to the end: while a client
+      // rediscovers, its slot map may be briefly empty, and an empty list of masters is not "all done".
       if (cluster.coversAllSlots(finished)) return;
       const targets = cluster.masters().filter((master) => !finished.has(cluster.addressOf(master)));
       if (!targets.length) {
