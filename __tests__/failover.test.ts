@@ -209,7 +209,9 @@ async function waitForRecovery(store: RedisStore, probeSid: () => Promise<string
     timeoutMs,
     "the store to write again after the failover",
   ).catch((error: Error) => {
-    throw new Error(`${error.message}; last error: ${last}; client isOpen=${client.isOpen} isReady=${client.isReady} status=${client.status}`);
+    throw new Error(
+      `${error.message}; last error: ${last}; client isOpen=${client.isOpen} isReady=${client.isReady} status=${client.status}`,
+    );
   });
   return Date.now();
 }
