@@ -1,6 +1,6 @@
 /** Picks the driver for a client, from the client object itself. */
 import type { Driver } from "./driver.js";
-import { IoredisDriver, ioredisKeyPrefix, isIoredis } from "./ioredis.js";
+import { IoredisDriver, ioredisProblem, isIoredis } from "./ioredis.js";
 import { isNodeRedis, NodeRedisDriver } from "./node-redis.js";
 
 export type { Driver, Topology } from "./driver.js";
@@ -14,14 +14,9 @@ export function isSupportedClient(client: unknown): boolean {
   return isIoredis(client) || isNodeRedis(client);
 }
 
-/**
- * Why a client the drivers know cannot serve the store, or undefined when it can. An ioredis
- * `keyPrefix` is applied to keys but not to SCAN MATCH patterns, so all()/clear() would miss every session.
- */
+/** Why a client the drivers know cannot serve the store (as "must be ..., got ..."), or undefined when it can. */
 export function clientProblem(client: unknown): string | undefined {
-  const prefix = isIoredis(client) ? ioredisKeyPrefix(client) : undefined;
-  if (prefix === undefined) return undefined;
-  return `an ioredis/iovalkey client without its keyPrefix option (ioredis does not apply keyPrefix to SCAN patterns; give the store's prefix option instead), got keyPrefix ${JSON.stringify(prefix)}`;
+  return isIoredis(client) ? ioredisProblem(client) : undefined;
 }
 
 /** The driver for `client`, or undefined when it is no client we know. */

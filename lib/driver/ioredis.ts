@@ -32,6 +32,8 @@ interface IoredisClient {
   isCluster?: boolean;
   options: {
     keyPrefix?: string;
+    scaleReads?: unknown;
+    role?: string;
     sentinels?: unknown;
     host?: string;
     port?: number;
@@ -62,11 +64,27 @@ export function isIoredis(client: unknown): boolean {
   );
 }
 
-/** The client's `keyPrefix`, which the store cannot work with (ioredis does not apply it to SCAN MATCH). */
-export function ioredisKeyPrefix(client: unknown): string | undefined {
+/**
+ * Why this ioredis client cannot serve the store, or undefined. `keyPrefix` is not applied to SCAN
+ * MATCH patterns, so bulk calls would find nothing; `scaleReads` other than "master" (or a Sentinel
+ * client's `role: "slave"`) sends reads to replicas, which may still hold a session destroyed a
+ * moment ago.
+ */
+export function ioredisProblem(client: unknown): string | undefined {
   const { options } = client as IoredisClient;
   const prefix = options.keyPrefix || options.redisOptions?.keyPrefix;
-  return prefix ? prefix : undefined;
+  if (prefix) {
+    return `an ioredis/iovalkey client without its keyPrefix option (ioredis does not apply keyPrefix to SCAN patterns; give the store's prefix option instead), got keyPrefix ${JSON.stringify(prefix)}`;
+  }
+  const { scaleReads } = options;
+  if (scaleReads !== undefined && scaleReads !== "master") {
+    const given = typeof scaleReads === "string" ? JSON.stringify(scaleReads) : "a function";
+    return `an ioredis/iovalkey Cluster client with scaleReads "master" (a session must read its own writes, never a replica's copy), got scaleReads ${given}`;
+  }
+  if (options.role === "slave") {
+    return `an ioredis/iovalkey Sentinel client of the master (role "master"), got role "slave"`;
+  }
+  return undefined;
 }
 
 function topologyOf(client: IoredisClient): Topology {
