@@ -272,10 +272,16 @@ describe.each([
   });
 });
 
-test("an ioredis client with keyPrefix is refused, naming the option", () => {
+test("an ioredis client with keyPrefix, or a Cluster client reading from replicas, is refused, naming the option", () => {
   const client = new Redis({ keyPrefix: "app:", lazyConnect: true });
   expect(() => new RedisStore({ client })).toThrow(TypeError);
   expect(() => new RedisStore({ client })).toThrow(/option "client".*keyPrefix.*"app:"/);
   const cluster = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true, redisOptions: { keyPrefix: "app:" } });
   expect(() => new RedisStore({ client: cluster })).toThrow(/keyPrefix/);
+  const replicas = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true, scaleReads: "slave" });
+  expect(() => new RedisStore({ client: replicas })).toThrow(/option "client".*scaleReads "master".*got scaleReads "slave"/);
+  const replica = new Redis({ sentinels: [{ host: "127.0.0.1", port: 1 }], name: "mymaster", role: "slave", lazyConnect: true });
+  expect(() => new RedisStore({ client: replica })).toThrow(/role "slave"/);
+  const masters = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
+  expect(new RedisStore({ client: masters }).topology).toBe("cluster");
 });
