@@ -2,19 +2,19 @@
  * A Cluster master dies while all() is in the middle of its scan: all() must neither crash nor hang,
  * and must list every session exactly once. The serializer's parse waits on a gate that opens only
  * after the replica is promoted, so the scan is provably mid-way (cursors open on every master) at
- * the kill. Each client version gets a fresh cluster, so every session is replicated before the kill.
+ * the kill. Each client gets a fresh cluster, so every session is replicated before the kill.
  */
 import { expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
 import { RedisStore } from "../lib/index";
-import { type ClientVersion, makeClient } from "./helpers/clients";
+import { type ClientName, makeClient } from "./helpers/clients";
 import { startCluster } from "./helpers/cluster";
 
-test.each([5, 6] as const)(
-  "node-redis %d: all() during a failover lists every session once",
-  async (version: ClientVersion) => {
+test.each(["node-redis 5", "node-redis 6", "ioredis 5"] as const)(
+  "%s: all() during a failover lists every session once",
+  async (client: ClientName) => {
     const cluster = await startCluster();
-    const h = await makeClient(version, "cluster", cluster);
+    const h = await makeClient(client, "cluster", cluster);
     try {
       let open = (): void => undefined;
       const gate = new Promise<void>((resolve) => {
@@ -22,7 +22,7 @@ test.each([5, 6] as const)(
       });
       const store = new RedisStore({
         client: h.client,
-        prefix: `scan-failover-v${version}:`,
+        prefix: `scan-failover-${client.replace(" ", "-")}:`,
         scanCount: 5,
         userId: false,
         commandTimeout: 1000,

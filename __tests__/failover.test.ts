@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
 import { RedisStore, RedisUnavailableError } from "../lib/index";
-import { type ClientHandle, type ClientVersion, makeClient } from "./helpers/clients";
+import { type ClientHandle, type ClientName, type ClientVersion, makeClient } from "./helpers/clients";
 import { cli, startCluster, startSentinel, type TestCluster, type TestSentinel } from "./helpers/cluster";
 import { waitFor } from "./helpers/redis-server";
 
@@ -32,7 +32,7 @@ const stage = (...args: unknown[]) => {
 };
 
 let cluster: TestCluster | undefined;
-const sentinels = new Map<ClientVersion, TestSentinel>();
+const sentinels = new Map<ClientVersion | "ioredis", TestSentinel>();
 /** Loads still running: a failed test's load is stopped in afterEach, before the servers go. */
 const loads = new Set<{ stop(): Promise<void> }>();
 
@@ -42,11 +42,17 @@ afterEach(async () => {
 }, 30000);
 
 beforeAll(async () => {
-  const started = await Promise.allSettled([startCluster(), startSentinel({ name: "rss-v5" }), startSentinel({ name: "rss-v6" })]);
-  const [c, s5, s6] = started;
+  const started = await Promise.allSettled([
+    startCluster(),
+    startSentinel({ name: "rss-v5" }),
+    startSentinel({ name: "rss-v6" }),
+    startSentinel({ name: "rss-io" }),
+  ]);
+  const [c, s5, s6, sio] = started;
   if (c.status === "fulfilled") cluster = c.value;
   if (s5.status === "fulfilled") sentinels.set(5, s5.value);
   if (s6.status === "fulfilled") sentinels.set(6, s6.value);
+  if (sio.status === "fulfilled") sentinels.set("ioredis", sio.value);
   for (const result of started) if (result.status === "rejected") throw result.reason;
 }, 60000);
 
@@ -170,21 +176,21 @@ function startLoad(store: RedisStore, sidPrefix: string, concurrency: number, ki
   };
 }
 
-/** An error Redis itself replied with (node-redis's ErrorReply and its subclasses, either major). */
+/** An error Redis itself replied with (node-redis's ErrorReply and its subclasses, either major; ioredis's ReplyError). */
 function isRedisReply(error: unknown): boolean {
   for (
     let proto = error === null || typeof error !== "object" ? null : Object.getPrototypeOf(error);
     proto;
     proto = Object.getPrototypeOf(proto)
   ) {
-    if (proto.constructor?.name === "ErrorReply") return true;
+    if (proto.constructor?.name === "ErrorReply" || proto.constructor?.name === "ReplyError") return true;
   }
   return false;
 }
 
 /** Polls a probe write+read until it works; resolves with Date.now() of the first success. */
 async function waitForRecovery(store: RedisStore, probeSid: () => Promise<string>, timeoutMs: number): Promise<number> {
-  const client = store.client as { isReady?: boolean; isOpen?: boolean };
+  const client = store.client as { isReady?: boolean; isOpen?: boolean; status?: string };
   let i = 0;
   let last = "";
   await waitFor(
@@ -203,7 +209,9 @@ async function waitForRecovery(store: RedisStore, probeSid: () => Promise<string
     timeoutMs,
     "the store to write again after the failover",
   ).catch((error: Error) => {
-    throw new Error(`${error.message}; last error: ${last}; client isOpen=${client.isOpen} isReady=${client.isReady}`);
+    throw new Error(
+      `${error.message}; last error: ${last}; client isOpen=${client.isOpen} isReady=${client.isReady} status=${client.status}`,
+    );
   });
   return Date.now();
 }
@@ -275,7 +283,7 @@ function summary(stats: LoadStats): string {
   return `${stats.calls} calls, ${stats.rejected} rejected, ${stats.hung} hung, slowest ${Math.round(stats.maxMs)} ms${kinds ? ` [${kinds}]` : ""}`;
 }
 
-describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (version) => {
+describe.each(["node-redis 5", "node-redis 6", "ioredis 5"] as const)("Cluster failover under load, %s", (client: ClientName) => {
   let h: ClientHandle;
   let restore: (() => Promise<void>) | undefined;
   afterEach(async () => {
@@ -284,7 +292,7 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
     await pending?.();
   }, 30000);
   beforeAll(async () => {
-    h = await makeClient(version, "cluster", cluster as TestCluster);
+    h = await makeClient(client, "cluster", cluster as TestCluster);
   });
   afterAll(async () => {
     await h?.close();
@@ -292,14 +300,14 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
 
   test("a SIGKILLed master: calls never hang, the store recovers by itself, only unreplicated writes can be lost", async () => {
     const c = cluster as TestCluster;
-    const prefix = `fo-cluster-v${version}:`;
+    const prefix = `fo-cluster-${client.replace(" ", "-")}:`;
     const store = new RedisStore({ client: h.client, prefix, commandTimeout: COMMAND_TIMEOUT });
     const activeKey = `${store.options.indexPrefix}{active}sessions`;
-    // node-redis 5: the master holding the activity sets (every set() writes there: the worst
-    // case); node-redis 6: another master (sessions elsewhere keep working during the outage).
+    // node-redis 5 and ioredis: the master holding the activity sets (every set() writes there: the
+    // worst case); node-redis 6: another master (sessions elsewhere keep working during the outage).
     const activeMaster = await c.masterOfSlot(Number((await cli(c.nodes[0]?.port as number, ["CLUSTER", "KEYSLOT", activeKey])).trim()));
     let target = activeMaster;
-    if (version === 6) {
+    if (client === "node-redis 6") {
       await c.refreshRoles();
       const other = c.nodes.find((n) => n.running && n.role === "master" && n !== activeMaster);
       if (!other) throw new Error("no other master");
@@ -347,7 +355,7 @@ describe.each([5, 6] as const)("Cluster failover under load, node-redis %d", (ve
     );
 
     console.log(
-      `FIGURE cluster failover (node-redis ${version}${target === activeMaster ? ", master holding {active}" : ""}): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
+      `FIGURE cluster failover (${client}${target === activeMaster ? ", master holding {active}" : ""}): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
         ` (${lostAfter} of ${after.length} acknowledged after it); replica promoted ${promotedAfter} ms and store writing again ${recoveredAt - killed.killedAt} ms after the SIGKILL;` +
         ` load: ${summary(stats)}`,
     );
@@ -428,6 +436,46 @@ describe.each([5, 6] as const)("Sentinel failover under load, node-redis %d", (v
         ` client opened ${toDeadMaster} connection(s) to the dead master after the kill; load: ${summary(stats)}`,
     );
 
+    expectGuarantees(stats, losses, ackedBeforeKill, recoveredAt);
+  }, 60000);
+});
+
+describe("Sentinel failover under load, ioredis 5 (default settings)", () => {
+  let h: ClientHandle;
+  beforeAll(async () => {
+    h = await makeClient("ioredis 5", "sentinel", sentinels.get("ioredis") as TestSentinel);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  test("a SIGKILLed master: calls never hang, the store follows the promotion by itself", async () => {
+    const s = sentinels.get("ioredis") as TestSentinel;
+    const store = new RedisStore({ client: h.client, prefix: "fo-sentinel-ioredis:", commandTimeout: COMMAND_TIMEOUT });
+    let killedAt: number | undefined;
+    const load = startLoad(store, "w", CONCURRENCY, () => killedAt);
+    loads.add(load);
+    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS)); // load runs meanwhile
+    const ackedBeforeKill = load.stats.written.size;
+    const killed = await s.killMaster();
+    stage("killed", killed.killed.port, summary(load.stats));
+    killedAt = killed.killedAt;
+
+    const promotedAfter = await s.awaitFailover(killed, { timeoutMs: 20000 });
+    stage("promoted", promotedAfter, summary(load.stats));
+    let probe = 0;
+    const recoveredAt = await waitForRecovery(store, async () => `probe-${probe++}`, 40000);
+    await new Promise((resolve) => setTimeout(resolve, AFTER_RECOVERY_MS)); // load keeps running
+    await load.stop();
+
+    const { stats } = load;
+    const losses = await lossesAround(store, stats, killed.killedAt);
+    const { before, after, lostBefore, lostAfter } = losses;
+    console.log(
+      `FIGURE sentinel failover (ioredis 5): acknowledged writes lost = ${lostBefore} of ${before.length} acknowledged before the kill` +
+        ` (${lostAfter} of ${after.length} acknowledged after it); sentinels promoted the replica ${promotedAfter} ms and store writing again ${recoveredAt - killed.killedAt} ms after the SIGKILL;` +
+        ` load: ${summary(stats)}`,
+    );
     expectGuarantees(stats, losses, ackedBeforeKill, recoveredAt);
   }, 60000);
 });

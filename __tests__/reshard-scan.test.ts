@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { SessionData } from "express-session";
 import { RedisStore } from "../lib/index";
 import { keySlot } from "../lib/keys";
-import { type ClientHandle, type ClientVersion, makeClient } from "./helpers/clients";
+import { type ClientHandle, type ClientName, makeClient } from "./helpers/clients";
 import { type ClusterNode, cli, parseClusterNodes, startCluster, type TestCluster } from "./helpers/cluster";
 import { waitFor } from "./helpers/redis-server";
 
@@ -72,9 +72,9 @@ async function startReshard(): Promise<{ to: ClusterNode; targetBefore: Set<numb
 const session = (i: number) =>
   ({ cookie: { originalMaxAge: 600_000, expires: new Date(Date.now() + 600_000) }, i }) as unknown as SessionData;
 
-describe.each([5, 6] as const)("node-redis %d: slots resharded during a scan", (version: ClientVersion) => {
+describe.each(["node-redis 5", "node-redis 6", "ioredis 5"] as const)("%s: slots resharded during a scan", (client: ClientName) => {
   let h: ClientHandle;
-  const prefix = `reshard-v${version}:`;
+  const prefix = `reshard-${client.replace(" ", "-")}:`;
   const expected = Array.from({ length: SESSIONS }, (_, i) => `s${i}`);
   /** Ids expected but not listed, and listed but not expected (a short diff when the test fails). */
   const missingAndExtra = (ids: readonly string[]) => {
@@ -84,7 +84,7 @@ describe.each([5, 6] as const)("node-redis %d: slots resharded during a scan", (
   };
 
   beforeAll(async () => {
-    h = await makeClient(version, "cluster", cluster);
+    h = await makeClient(client, "cluster", cluster);
     const store = new RedisStore({ client: h.client, prefix, userId: false });
     let next = 0;
     await Promise.all(

@@ -1,6 +1,6 @@
 import type { SessionData } from "express-session";
 import { JSON_SERIALIZER, type Serializer } from "./codec.js";
-import { isSupportedClient, SUPPORTED_CLIENTS } from "./driver/index.js";
+import { clientProblem, isSupportedClient, SUPPORTED_CLIENTS } from "./driver/index.js";
 import { indexPrefixConflict } from "./keys.js";
 
 /**
@@ -24,7 +24,9 @@ export type TtlOption = number | ((session: SessionData) => number);
 /** Options of {@link RedisStore}. The first seven have connect-redis 10's names, meanings and defaults. */
 export interface RedisStoreOptions {
   /**
-   * A connected node-redis 5 or 6 client: `createClient()`, `createCluster()` or `createSentinel()`.
+   * A connected node-redis 5 or 6 client: `createClient()`, `createCluster()` or `createSentinel()`;
+   * or an ioredis 5/6 or iovalkey client: `new Redis()`, `new Redis.Cluster()`,
+   * `new Redis({ sentinels, name })`, `new Valkey()`, `new Valkey.Cluster()`, without `keyPrefix`.
    * The store never connects, quits or adds an `error` listener to it: that stays the application's.
    */
   client: RedisClientLike;
@@ -246,6 +248,8 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
   }
   const { client } = options;
   if (!isSupportedClient(client)) throw optionError("client", SUPPORTED_CLIENTS, client);
+  const problem = clientProblem(client);
+  if (problem) throw new TypeError(`redis-session-store: option "client" must be ${problem}`);
 
   const prefix = options.prefix ?? "sess:";
   if (typeof prefix !== "string" || prefix.length === 0) throw optionError("prefix", "a non-empty string", prefix);

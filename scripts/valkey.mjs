@@ -127,7 +127,7 @@ function privateApt(work) {
 
 function installed(pkg) {
   try {
-    return run("dpkg-query", ["-W", "-f=${Status}", pkg]).includes("install ok installed");
+    return run("dpkg-query", ["-W", "-f=$"+"{Status}", pkg]).includes("install ok installed");
   } catch {
     return false;
   }

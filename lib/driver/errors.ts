@@ -18,6 +18,7 @@ const CONNECTION_ERRORS = new Set([
   "ReconnectStrategyError",
   "DisconnectsClientError",
   "MaxRetriesPerRequestError",
+  "ClusterAllFailedError",
 ]);
 /** Replies by which Redis says "not now" during a failover or a restart: the data is not there to serve. */
 const NOT_SERVING = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY)/;
@@ -27,6 +28,9 @@ const LOST =
 /** What every ACL denial is told: the store's needs (docs/operations.md#acls). */
 const ACL_NEEDS =
   "redis-session-store needs +@read +@write +@scripting +time on its prefix and indexPrefix keys (with userId: false and tombstoneTtl 0 it sends no script, and needs no +@scripting); see docs/operations.md#acls";
+/** ioredis's and iovalkey's words for a lost or absent connection (most are plain Errors). */
+const IOREDIS_LOST =
+  /^Command aborted due to connection close|^Connection is (aborted|discarded)|^Stream isn't writeable|^Cluster isn't ready|^Cluster is (disconnected|disconnecting|ended)|^None of startup nodes is available|^Node is disconnected|^Failed to refresh slots cache|^Too many Cluster redirections|^All sentinels are unreachable|^Socket timeout|^Reached the max retries per request limit/;
 /** What Redis 7 and Valkey append to an error raised inside a script: the SHA and the Lua line. */
 const SCRIPT_TRAILER = /(\s*script: \w+, on @user_script:\d+\.?|\s*script: \w+|@user_script:\d+:\s*)/g;
 
@@ -61,7 +65,8 @@ export function translate(error: unknown): unknown {
     CONNECTION_ERRORS.has(kind) ||
     (typeof name === "string" && CONNECTION_ERRORS.has(name)) ||
     (typeof code === "string" && CONNECTION_CODES.has(code)) ||
-    LOST.test(text)
+    LOST.test(text) ||
+    IOREDIS_LOST.test(text)
   ) {
     return new RedisUnavailableError(`redis-session-store: lost the connection to Redis (${text})`, { cause: error });
   }

@@ -4,11 +4,12 @@
  * then; nothing per call asks which client or topology this is.
  */
 import { RedisUnavailableError } from "../errors.js";
-import { keySlot } from "../keys.js";
+import { ClusterScan, scanNode } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
-import { type ClusterClient, ClusterScan, type NodeClient, scanNode } from "./node-redis-cluster.js";
+import { type ClusterClient, type NodeClient, nodeRedisNodes } from "./node-redis-cluster.js";
+import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
 interface StandaloneClient {
@@ -59,7 +60,7 @@ export class NodeRedisDriver implements Driver {
       case "cluster": {
         const cluster = client as ClusterClient;
         this.#send = (key, args) => cluster.sendCommand(key, false, args);
-        this.#clusterScan = new ClusterScan(cluster, {
+        this.#clusterScan = new ClusterScan(nodeRedisNodes(cluster), {
           recoveryMs: this.recoveryMs,
           heal: () => this.#heal(true),
           bounded: (wait) => bounded(wait, commandTimeout),
@@ -107,28 +108,11 @@ export class NodeRedisDriver implements Driver {
   }
 
   script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    const command = ["EVALSHA", script.sha, String(keys.length)];
-    for (const key of keys) command.push(key);
-    for (const arg of args) command.push(typeof arg === "string" ? arg : String(arg));
-    return this.command<T>(keys[0], command).catch((error: unknown) => {
-      // Redis says "NOSCRIPT No matching script..."; Valkey words it differently after the same prefix.
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      command[0] = "EVAL";
-      command[1] = script.source;
-      return this.command<T>(keys[0], command);
-    });
+    return runScript((key, command) => this.command<T>(key, command), script, keys, args);
   }
 
   groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
-    if (!this.sharded) return items.length ? [items.slice()] : [];
-    const groups = new Map<number, T[]>();
-    for (const item of items) {
-      const slot = keySlot(keyOf(item));
-      const group = groups.get(slot);
-      if (group) group.push(item);
-      else groups.set(slot, [item]);
-    }
-    return [...groups.values()];
+    return groupBySlot(this.sharded, items, keyOf);
   }
 
   async *scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]> {
@@ -140,17 +124,8 @@ export class NodeRedisDriver implements Driver {
     yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
   }
 
-  async retry<T>(step: () => Promise<T>): Promise<T> {
-    const giveUpAt = Date.now() + this.recoveryMs;
-    for (;;) {
-      try {
-        return await step();
-      } catch (error) {
-        if (!this.sharded || !(error instanceof RedisUnavailableError) || Date.now() > giveUpAt) throw error;
-        await this.#heal(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+  retry<T>(step: () => Promise<T>): Promise<T> {
+    return retryThroughFailover(this.sharded, this.recoveryMs, () => this.#heal(true), step);
   }
 
   watch(listener: ReadinessListener): boolean {

@@ -10,13 +10,18 @@ import { KEEP_FIELDS, META } from "./lua.js";
 
 /**
  * KEYS: session, fields. ARGV: mode ("some"/"all"), then the names for "some".
- * Reply: false when the session is gone; else the values (false where unset), or HGETALL's flat list.
+ * Reply: nil when the session is gone; else the values ("" where unset: no stored JSON is empty, and a
+ * Lua false in a table would reach ioredis 6 as 0), or HGETALL's flat list.
  */
 const FIELDS_READ = new Script(`#!lua flags=no-writes
 local session_key, fields_key, mode = KEYS[1], KEYS[2], ARGV[1]
-if redis.call('EXISTS', session_key) == 0 then return false end
+if redis.call('EXISTS', session_key) == 0 then return nil end
 if mode == 'all' then return redis.call('HGETALL', fields_key) end
-return redis.call('HMGET', fields_key, unpack(ARGV, 2))
+local values = redis.call('HMGET', fields_key, unpack(ARGV, 2))
+for i = 1, #values do
+  if not values[i] then values[i] = '' end
+end
+return values
 `);
 
 /** The stored (JSON) values of `names`, undefined where unset; null when the session is gone. */
@@ -27,7 +32,7 @@ export function readFields(
 ): Promise<(string | undefined)[] | null> {
   return driver
     .script<unknown[] | null>(FIELDS_READ, [keys.session, keys.fields], ["some", ...names])
-    .then((reply) => (isNil(reply) ? null : reply.map((value) => (isNil(value) ? undefined : String(value)))));
+    .then((reply) => (isNil(reply) ? null : reply.map((value) => (isNil(value) || value === "" ? undefined : String(value)))));
 }
 
 /** Every field of a session as [name, stored JSON] pairs; null when the session is gone. */

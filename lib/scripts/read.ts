@@ -37,7 +37,9 @@ export function readSessions(driver: Driver, keys: readonly string[]): Promise<(
   return driver.script<(string | number | null | false)[]>(READ_SESSIONS, keys, []).then((flat) =>
     keys.map((_, i) => {
       const value = flat[2 * i];
-      return isNil(value) ? undefined : { value: String(value), ttlMs: Number(flat[2 * i + 1]) };
+      const ttlMs = Number(flat[2 * i + 1]);
+      // -2 says gone too: in a table a Lua false stays a RESP3 boolean, which ioredis 6 reads as 0.
+      return isNil(value) || ttlMs === -2 ? undefined : { value: String(value), ttlMs };
     }),
   );
 }

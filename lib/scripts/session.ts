@@ -72,7 +72,8 @@ end
 /**
  * KEYS: session, meta, owner's index (any key when anonymous), active sessions, active users, fields.
  * ARGV: value, ttlMs, owner, entry (the index entry), sid, countEntries ("1"/"0"), mustExist ("1"/"0").
- * Reply: false when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms), 1 when it created the session else 0 }.
+ * Reply: nil when refused (tombstone, or gone while mustExist), else { index entry count (0 when not counted), now (ms), 1 when it created the session else 0 }.
+ * Refusals reply nil, never false: RESP3 sends a Lua false as a boolean, which ioredis 6 reads as 0.
  */
 const SET_ALL = new Script(`#!lua
 ${NOW}${META}${KEEP_META}${KEEP_FIELDS}${INDEX_ADD}${ACTIVITY}${SET_BODY}
@@ -81,7 +82,7 @@ local value, ttl_ms, owner, entry, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3], AR
 local count, must_exist = ARGV[6] == '1', ARGV[7] == '1'
 local now = now_ms()
 local expire_at, created = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now)
-if not expire_at then return false end
+if not expire_at then return nil end
 local entries = 0
 if owner ~= '' then entries = index_add(index_key, entry, expire_at, now, count) end
 record_activity(active_sessions, active_users, sid, owner, now, ttl_ms)
@@ -125,14 +126,14 @@ export function setAll(
 
 /**
  * KEYS: session, meta, fields. ARGV: value, ttlMs, owner, mustExist ("1"/"0").
- * Reply: false when refused, 2 when it created the session, else 1.
+ * Reply: nil when refused, 2 when it created the session, else 1.
  */
 const SET_SESSION = new Script(`#!lua
 ${NOW}${META}${KEEP_META}${KEEP_FIELDS}${SET_BODY}
 local session_key, meta_key, fields_key = KEYS[1], KEYS[2], KEYS[3]
 local value, ttl_ms, owner, must_exist = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
 local written, created = set_session(session_key, meta_key, fields_key, value, ttl_ms, owner, must_exist, now_ms())
-if not written then return false end
+if not written then return nil end
 if created then return 2 end
 return 1
 `);
