@@ -10,13 +10,15 @@
 import type { AddressInfo } from "node:net";
 import express from "express";
 import session from "express-session";
+import { Redis } from "ioredis";
 import { createClient } from "redis";
+import { RedisStore as OurStore } from "../lib/index.js";
 import { DAY_MS } from "./common.js";
 import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
-export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw"] as const;
+export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
 
 export type ParentMessage = { type: "take" } | { type: "stop" };
@@ -70,7 +72,44 @@ class RawStore extends session.Store {
   }
 }
 
-function storeFor(contestant: Contestant, client: RedisClient): session.Store {
+/** RawStore's commands through ioredis: the ceiling for a store on an ioredis client. */
+class RawIoredisStore extends session.Store {
+  readonly #client: Redis;
+  constructor(client: Redis) {
+    super();
+    this.#client = client;
+  }
+  static #ttl(data: session.SessionData): number {
+    const expires = data.cookie?.expires;
+    return expires ? Math.max(1, new Date(expires).getTime() - Date.now()) : DAY_MS;
+  }
+  override get(sid: string, callback: Callback<session.SessionData | null>): void {
+    this.#client.get(`rawio:${sid}`).then(
+      (value) => callback(undefined, value === null ? null : (JSON.parse(value) as session.SessionData)),
+      (error) => callback(error),
+    );
+  }
+  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+    this.#client.set(`rawio:${sid}`, JSON.stringify(data), "PX", RawIoredisStore.#ttl(data)).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
+    this.#client.pexpire(`rawio:${sid}`, RawIoredisStore.#ttl(data)).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+  override destroy(sid: string, callback?: Callback): void {
+    this.#client.del(`rawio:${sid}`).then(
+      () => callback?.(),
+      (error) => callback?.(error),
+    );
+  }
+}
+
+function storeFor(contestant: Contestant, client: RedisClient, ioredis: Redis): session.Store {
   switch (contestant) {
     case "connect-redis":
       return connectRedis(client) as unknown as session.Store;
@@ -80,6 +119,10 @@ function storeFor(contestant: Contestant, client: RedisClient): session.Store {
       return ours(client, { touchAfter: 60 }) as unknown as session.Store;
     case "raw":
       return new RawStore(client);
+    case "ours-ioredis":
+      return new OurStore({ client: ioredis, prefix: "ours-io:" }) as unknown as session.Store;
+    case "raw-ioredis":
+      return new RawIoredisStore(ioredis);
   }
 }
 
@@ -132,6 +175,7 @@ async function main(): Promise<void> {
   if (!url || !process.send) throw new Error("e2e-app.ts runs as a child of e2e.ts (fork, BENCH_REDIS_URL)");
   const take = trackRedisWrites(Number(new URL(url).port));
   const clients: RedisClient[] = [];
+  const ioClients: Redis[] = [];
   const servers: Awaited<ReturnType<typeof startApp>>[] = [];
   const ports = {} as Record<Contestant, number>;
   for (const contestant of CONTESTANTS) {
@@ -139,7 +183,11 @@ async function main(): Promise<void> {
     client.on("error", (error) => process.stderr.write(`[e2e app ${process.pid}] ${contestant} client error: ${error}\n`));
     await client.connect();
     clients.push(client);
-    const server = await startApp(storeFor(contestant, client));
+    const ioredis = new Redis(url, { lazyConnect: true });
+    ioredis.on("error", (error) => process.stderr.write(`[e2e app ${process.pid}] ${contestant} ioredis error: ${error}\n`));
+    if (contestant.endsWith("ioredis")) await ioredis.connect();
+    ioClients.push(ioredis);
+    const server = await startApp(storeFor(contestant, client, ioredis));
     servers.push(server);
     ports[contestant] = (server.address() as AddressInfo).port;
   }
@@ -149,7 +197,11 @@ async function main(): Promise<void> {
       process.send?.({ type: "sent", sent: take() } satisfies ChildMessage);
     } else if (message.type === "stop") {
       for (const server of servers) server.closeAllConnections();
-      await Promise.allSettled([...servers.map((s) => new Promise((resolve) => s.close(resolve))), ...clients.map((c) => c.quit())]);
+      await Promise.allSettled([
+        ...servers.map((s) => new Promise((resolve) => s.close(resolve))),
+        ...clients.map((c) => c.quit()),
+        ...ioClients.map(async (c) => c.disconnect()),
+      ]);
       process.exit(0);
     }
   });

@@ -24,6 +24,8 @@ const NAMES: Record<Contestant, string> = {
   ours: "ours, defaults (index on)",
   "ours-touch60": "ours, touchAfter: 60",
   raw: "raw node-redis (GET/SET PX/PEXPIRE/DEL)",
+  "ours-ioredis": "ours on ioredis 5, defaults",
+  "raw-ioredis": "raw ioredis 5 (GET/SET PX/PEXPIRE/DEL)",
 };
 
 export interface EndToEndConfig {

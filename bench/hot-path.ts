@@ -5,9 +5,11 @@
  * session ids. Reported: median ops/s per call and the median of the per-round ratios to raw
  * node-redis measured in the same round.
  */
+
 import type { SessionData } from "express-session";
+import type { Redis } from "ioredis";
 import { DAY_MS, fmtRate, fmtRatio, log, makeSession, makeSid, median, rotate, runConcurrent, settle, table, timed } from "./common.js";
-import { asHotPath, connectRedis, type HotPathStore, ours, type RedisClient, rawStore } from "./stores.js";
+import { asHotPath, connectRedis, type HotPathStore, ours, type RedisClient, rawIoredisStore, rawStore } from "./stores.js";
 
 /**
  * Timed separately: the first set() of each session (it creates it) and the repeats (a resave), the
@@ -29,6 +31,8 @@ const LABELS: Record<Op, string> = {
 
 export interface HotPathConfig {
   client: RedisClient;
+  /** An ioredis 5 client on the same Redis, for the ioredis rows. */
+  ioredis: Redis;
   admin: RedisClient;
   sessions: number;
   inFlight: number;
@@ -74,13 +78,15 @@ async function runRound(store: HotPathStore, admin: RedisClient, sessions: Sessi
 }
 
 export async function hotPath(config: HotPathConfig): Promise<string> {
-  const { client, admin, sessions: n, inFlight, rounds } = config;
+  const { client, ioredis, admin, sessions: n, inFlight, rounds } = config;
   const contestants: { key: string; store: HotPathStore }[] = [
     { key: "raw", store: rawStore(client) },
     { key: "connect-redis", store: asHotPath("connect-redis 10", connectRedis(client)) },
     { key: "ours", store: asHotPath("ours, userId index on (default)", ours(client)) },
     { key: "ours-noindex", store: asHotPath("ours, userId: false", ours(client, { userId: false })) },
     { key: "ours-touchafter", store: asHotPath("ours, touchAfter: 3600", ours(client, { touchAfter: 3600 })) },
+    { key: "raw-ioredis", store: rawIoredisStore(ioredis) },
+    { key: "ours-ioredis", store: asHotPath("ours on ioredis 5, index on", ours(ioredis)) },
   ];
   // 5 sessions per user, as in the per-user workload.
   const sessions = Array.from({ length: n }, (_, i) => makeSession(`user-${Math.floor(i / 5)}`) as unknown as SessionData);

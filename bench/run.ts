@@ -12,10 +12,12 @@
  *   BENCH_E2E_REQUESTS=20000     requests per measured run of the end-to-end workload
  *   BENCH_WRITE_DOCS=1           let a partial run (BENCH_ONLY) write docs/benchmarks.md too
  */
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus as listCpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { removeDir, startRedis } from "../__tests__/helpers/redis-server.js";
 import { bulk } from "./bulk.js";
@@ -56,7 +58,15 @@ async function section(key: string, run: () => Promise<string>): Promise<void> {
 }
 
 try {
-  await section("hot", () => hotPath({ client, admin, sessions: 20_000, inFlight: 64, rounds }));
+  await section("hot", async () => {
+    const ioredis = new Redis(server.url);
+    ioredis.on("error", (error) => log(`ioredis client error: ${error}`));
+    try {
+      return await hotPath({ client, ioredis, admin, sessions: 20_000, inFlight: 64, rounds });
+    } finally {
+      ioredis.disconnect();
+    }
+  });
   await section("bulk", () => bulk({ url: server.url, admin, sizes, rounds: envInt("BENCH_BULK_ROUNDS", 3) }));
   await section("user", () => perUser({ url: server.url, client, admin, sizes: [...new Set([10_000, Math.max(...sizes)])] }));
   await section("e2e", () =>
