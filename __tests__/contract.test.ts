@@ -144,9 +144,8 @@ describe.each(SETUPS)("%s, %s", (_name: string, clientName: ClientName, server: 
     expect(actual).toBeLessThanOrEqual(at + (Date.now() - began) + 1);
   };
   /**
-   * touch() records activity at most once a second per session (the README's activity resolution),
-   * judged by Redis's record and, for sessions the store wrote itself, by its own memory of them.
-   * Waits that second out, so the next touch records activity.
+   * touch() records activity at most once a second per session (docs/design.md, the per-user index),
+   * judged by Redis's own record. Waits that second out, so the next touch records activity.
    */
   const waitOutActivityResolution = () => new Promise((resolve) => setTimeout(resolve, ACTIVITY_RESOLUTION_MS + 5));
 

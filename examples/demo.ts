@@ -335,7 +335,7 @@ function deviceRow(s: UserSession, current: boolean): string {
   const expires = s.expiresAt
     ? `<span title="${s.expiresAt.toISOString()}">in ${duration(s.expiresAt.getTime() - Date.now())}</span>`
     : "never";
-  // null when the activity record was pruned (see the README's "Redis data layout").
+  // null when the activity record was pruned (see docs/design.md, "Pruning").
   const active = s.lastActive
     ? `<span title="${s.lastActive.toISOString()}">${duration(Date.now() - s.lastActive.getTime())} ago</span>`
     : "unknown";
