@@ -315,3 +315,59 @@ ${load}
     expect(JSON.parse(out)).toEqual({ same: true, count: 1, expressSession: "missing" });
   });
 });
+
+describe("an express app on ioredis, without node-redis", () => {
+  const installed = ["express", "express-session", "ioredis"];
+  let ioApp: string;
+
+  beforeAll(() => {
+    ioApp = mkdtempSync(join(tmpdir(), "redis-session-store-ioredis-"));
+    const modules = join(ioApp, "node_modules");
+    mkdirSync(join(modules, "redis-session-store"), { recursive: true });
+    const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
+    execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
+    for (const name of closure(installed)) {
+      mkdirSync(dirname(join(modules, name)), { recursive: true });
+      symlinkSync(join(root, "node_modules", name), join(modules, name));
+    }
+  });
+  afterAll(() => rmSync(ioApp, { recursive: true, force: true }));
+
+  test("node-redis is not in its node_modules, and ioredis is", () => {
+    const modules = join(ioApp, "node_modules");
+    expect(existsSync(join(modules, "redis"))).toBe(false);
+    expect(existsSync(join(modules, "@redis"))).toBe(false);
+    expect(existsSync(join(modules, "ioredis", "package.json"))).toBe(true);
+  });
+
+  const ioProgram = (load: string) => `
+${load}
+(async () => {
+  const client = new Redis(process.env.URL);
+  client.on("error", () => undefined);
+  const store = new RedisStore({ client, prefix: "pack-io-" + process.pid + ":" });
+  const session = { cookie: { originalMaxAge: 60000, expires: new Date(Date.now() + 60000) }, userId: "io" };
+  await store.set("a", session);
+  const got = await store.get("a");
+  const listed = (await store.listUserSessions("io")).map((s) => s.id);
+  await store.clear();
+  let redisMissing = false;
+  try { require.resolve("redis"); } catch { redisMissing = true; }
+  client.disconnect();
+  console.log(JSON.stringify({ userId: got.userId, listed, redisMissing, topology: store.topology }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+  test.each([
+    ["require (CommonJS)", "io.cjs", 'const { RedisStore } = require("redis-session-store"); const { Redis } = require("ioredis");'],
+    [
+      "import (ESM)",
+      "io.mjs",
+      'import { createRequire } from "node:module"; const require = createRequire(import.meta.url); import { RedisStore } from "redis-session-store"; import { Redis } from "ioredis";',
+    ],
+  ])("RedisStore runs on an ioredis client when loaded by %s", (_, file, load) => {
+    writeFileSync(join(ioApp, file), ioProgram(load));
+    const out = execFileSync(process.execPath, [file], { cwd: ioApp, env: { ...process.env, URL: redis.url }, encoding: "utf8" });
+    expect(JSON.parse(out)).toEqual({ userId: "io", listed: ["a"], redisMissing: true, topology: "standalone" });
+  });
+});

@@ -275,6 +275,8 @@ export const COMBOS: ReadonlyArray<readonly [ServerKind, TopologyName, ClientNam
         ["valkey", "cluster", "node-redis 6"],
         ["valkey", "standalone", "iovalkey"],
         ["valkey", "cluster", "iovalkey"],
+        ["valkey", "standalone", "ioredis 5"],
+        ["valkey", "cluster", "ioredis 5"],
       ] as const)
     : []),
 ];

@@ -3,6 +3,24 @@
  * callback called exactly once, outside any try), and one template for bad arguments.
  */
 
+import type { SessionDecodeError } from "../errors.js";
+
+/** The events a store emits (RedisStore, and the Koa and React Router stores), with their arguments. */
+export interface RedisStoreEvents {
+  /** The client is ready (again): express-session uses sessions. */
+  connect: [];
+  /** The client is not ready: express-session runs requests without a session instead of waiting. */
+  disconnect: [];
+  /** A stored value could not be read; that request gets no session. */
+  decodeError: [error: SessionDecodeError];
+  /** A save created a session (not with `userId: false` and no tombstones, whose plain SET can't tell). */
+  created: [event: { id: string; userId: string | null }];
+  /** The store destroyed a session: destroy(), destroyUserSessions(), the device limit, clear()'s signed-in sessions. */
+  destroyed: [event: { id: string; userId: string | null; reason: string }];
+  /** The device limit destroyed a session (besides its `destroyed` event). */
+  evicted: [event: { id: string; userId: string }];
+}
+
 /** Node-style callback: called exactly once, outside any try and outside the promise chain. */
 export type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 

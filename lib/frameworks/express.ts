@@ -11,11 +11,10 @@ import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
 import type { SessionFields } from "../engine/fields.js";
 import type { ActiveSession as EngineActiveSession, UserSession as EngineUserSession } from "../engine/user-index.js";
-import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, settle } from "./calls.js";
+import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents, settle } from "./calls.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
 import { StoreBase } from "./store-base.js";
@@ -26,24 +25,10 @@ export type UserSession<S = SessionData> = EngineUserSession<S>;
 /** One session active within a window, as listActiveSessions() yields it. */
 export type ActiveSession<S = SessionData> = EngineActiveSession<S>;
 
+export type { RedisStoreEvents };
+
 /** A session as all() returns it: connect-redis's shape, the session with its id. */
 export type SessionWithId = SessionData & { id: string };
-
-/** The events a RedisStore emits, with their arguments. */
-export interface RedisStoreEvents {
-  /** The client is ready (again): express-session uses sessions. */
-  connect: [];
-  /** The client is not ready: express-session runs requests without a session instead of waiting. */
-  disconnect: [];
-  /** A stored value could not be read; that request gets no session. */
-  decodeError: [error: SessionDecodeError];
-  /** A save created a session (not with `userId: false` and no tombstones, whose plain SET can't tell). */
-  created: [event: { id: string; userId: string | null }];
-  /** The store destroyed a session: destroy(), destroyUserSessions(), the device limit, clear()'s signed-in sessions. */
-  destroyed: [event: { id: string; userId: string | null; reason: string }];
-  /** The device limit destroyed a session (besides its `destroyed` event). */
-  evicted: [event: { id: string; userId: string }];
-}
 
 export interface RedisStore {
   on<E extends keyof RedisStoreEvents>(event: E, listener: (...args: RedisStoreEvents[E]) => void): this;

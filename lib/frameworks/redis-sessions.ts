@@ -16,7 +16,7 @@ import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, checkCount, checkSeconds, checkSid, checkUserId } from "./calls.js";
+import { attempt, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents } from "./calls.js";
 import { UserCalls } from "./user-calls.js";
 
 /** A framework's session: a plain object of the app's data. */
@@ -35,15 +35,8 @@ export interface RedisSessionsOptions<S extends object = SessionObject>
   ttl?: number | ((session: S) => number);
 }
 
-/** The events a RedisSessions emits. */
-export interface RedisSessionsEvents {
-  connect: [];
-  disconnect: [];
-  decodeError: [error: SessionDecodeError];
-  created: [event: { id: string; userId: string | null }];
-  destroyed: [event: { id: string; userId: string | null; reason: string }];
-  evicted: [event: { id: string; userId: string }];
-}
+/** The events a RedisSessions emits: RedisStore's (connect/disconnect here only say the client's state). */
+export type RedisSessionsEvents = RedisStoreEvents;
 
 // biome-ignore lint/correctness/noUnusedVariables: a merged declaration repeats the class's type parameter
 export interface RedisSessions<S extends object = SessionObject> {
