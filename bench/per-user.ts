@@ -226,7 +226,7 @@ export async function perUser(config: PerUserConfig): Promise<string> {
       "",
       `#### Flatness: ops/s at ${(sizes[sizes.length - 1] as number).toLocaleString("en")} / ops/s at ${(sizes[0] as number).toLocaleString("en")} sessions (1.00x = flat)`,
       "",
-      table(["call", ...names, "ours flat (bench's threshold)"], rows),
+      table(["call", ...names], rows),
     );
   }
   return parts.join("\n");
