@@ -345,6 +345,8 @@ ${load}
 (async () => {
   const client = new Redis(process.env.URL);
   client.on("error", () => undefined);
+  // The store fails fast while its client is not ready: wait for ioredis to connect, as an app does.
+  if (client.status !== "ready") await new Promise((resolve) => client.once("ready", resolve));
   const store = new RedisStore({ client, prefix: "pack-io-" + process.pid + ":" });
   const session = { cookie: { originalMaxAge: 60000, expires: new Date(Date.now() + 60000) }, userId: "io" };
   await store.set("a", session);
