@@ -35,6 +35,8 @@ export interface EngineOptions<S> {
   indexed: boolean;
   /** How long a tombstone lives, ms; 0: none. */
   tombstoneMs: number;
+  /** How long a session may live from its createdAt, however active, ms; 0: no limit. */
+  absoluteMs: number;
   /** Destroy the least recently active sessions of a user beyond this many; 0: unlimited. */
   maxSessionsPerUser: number;
   scanCount: number;
@@ -87,19 +89,19 @@ export class Engine<S> {
   #checkEviction: boolean;
 
   constructor(options: EngineOptions<S>) {
-    const { driver, keys, indexed, tombstoneMs } = options;
+    const { driver, keys, indexed, tombstoneMs, absoluteMs } = options;
     this.driver = driver;
     this.keys = keys;
     this.#options = options;
     this.#tombstones = tombstoneMs > 0;
     this.#checkEviction = indexed;
     // The one place that looks at the topology.
-    const scripts = indexed || tombstoneMs > 0;
+    const scripts = indexed || tombstoneMs > 0 || absoluteMs > 0;
     this.#writes = !scripts
       ? new PlainWrites(driver, keys)
       : indexed && !driver.sharded
-        ? new AtomicWrites(driver, keys, tombstoneMs)
-        : new PartWrites(driver, keys, tombstoneMs, indexed);
+        ? new AtomicWrites(driver, keys, tombstoneMs, absoluteMs)
+        : new PartWrites(driver, keys, tombstoneMs, indexed, absoluteMs);
     if (indexed) {
       const lookup = driver.sharded ? new PerSlotLookup(driver, keys) : new AtOnceLookup(driver, keys);
       this.users = new UserIndex(driver, keys, lookup, options.decode, tombstoneMs);
