@@ -1,12 +1,15 @@
 /**
  * @fastify/session with RedisStore as it is, in a real Fastify app on a private redis-server: two
  * clients of one user, "sign out everywhere else", a logout that a late save cannot undo, expiry
- * from the cookie's maxAge, and Redis down answering at once instead of hanging.
+ * from the cookie's maxAge, Redis down answering at once instead of hanging, and what a request
+ * costs Redis (INFO commandstats of the private server): a save of the session the request loaded
+ * is one SET while its owner and expiry stay, the full script when either moves.
  */
 import fastifyCookie from "@fastify/cookie";
 import fastifySession from "@fastify/session";
 import Fastify, { type FastifyInstance } from "fastify";
 import { createClient } from "redis";
+import { LoadedHandoff } from "../lib/frameworks/loaded";
 import { RedisStore } from "../lib/index";
 import { CookieJar, type Deferred, deferred, send } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
@@ -21,14 +24,21 @@ let client: ReturnType<typeof createClient>;
 const apps: FastifyInstance[] = [];
 let prefixes = 0;
 
-/** The /slow route says it has the session (`reached`), then waits for `gate`: a test logs out in between. */
+const DAY = 86_400_000;
+
+/**
+ * The /slow route says it has the session (`reached`), then waits for `gate`: a test logs out in
+ * between. `/slow?tag=x` waits on gates.get("x") instead, for several requests held at once.
+ */
 let slow: { reached: Deferred; gate: Deferred } | undefined;
+const gates = new Map<string, { reached: Deferred; gate: Deferred }>();
 
 async function makeApp(
   cookie: { maxAge?: number } = {},
-  storeOptions: { maxSessionsPerUser?: number } = {},
+  storeOptions: { maxSessionsPerUser?: number; tombstoneTtl?: number } = {},
+  samePrefix?: string,
 ): Promise<{ store: RedisStore; port: number; prefix: string }> {
-  const prefix = `fastify-${++prefixes}:`;
+  const prefix = samePrefix ?? `fastify-${++prefixes}:`;
   const store = new RedisStore({ client, prefix, commandTimeout: COMMAND_TIMEOUT, ...storeOptions });
   const app = Fastify();
   await app.register(fastifyCookie);
@@ -51,10 +61,15 @@ async function makeApp(
     await request.session.destroy();
     return { ok: true };
   });
-  app.post("/slow", async (request) => {
-    slow?.reached.resolve();
-    await slow?.gate.promise;
-    request.session.set("hits", 1);
+  app.post<{ Params: { user: string } }>("/switch/:user", async (request) => {
+    request.session.set("userId", request.params.user); // another user on the same session id
+    return { sid: request.session.sessionId };
+  });
+  app.post<{ Querystring: { tag?: string } }>("/slow", async (request) => {
+    const held = request.query.tag === undefined ? slow : gates.get(request.query.tag);
+    held?.reached.resolve();
+    await held?.gate.promise;
+    request.session.set("hits", (request.session.get("hits") ?? 0) + 1);
     return { sid: request.session.sessionId };
   });
   app.setErrorHandler((error, _request, reply) => {
@@ -74,6 +89,27 @@ declare module "fastify" {
 }
 
 const ids = async (store: RedisStore, user: string) => (await store.listUserSessions(user)).map((s) => s.id).sort();
+
+/** Calls per command on the whole (private) server, from INFO commandstats. */
+async function commandCalls(): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  for (const line of (await client.info("commandstats")).split("\n")) {
+    const found = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (found) calls[found[1] as string] = Number(found[2]);
+  }
+  return calls;
+}
+
+/**
+ * The calls of `commands` that `act` made (nothing else runs against the server meanwhile). Commands
+ * that scripts run count too: only where `evalsha` is 0 are these the commands the store sent.
+ */
+async function countCalls(act: () => Promise<unknown>, commands = ["get", "set", "evalsha", "pttl"]): Promise<Record<string, number>> {
+  const before = await commandCalls();
+  await act();
+  const after = await commandCalls();
+  return Object.fromEntries(commands.map((command) => [command, (after[command] ?? 0) - (before[command] ?? 0)]));
+}
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -104,8 +140,11 @@ describe("Fastify + @fastify/session + RedisStore", () => {
     expect(await ids(store, "ann")).toEqual([sidA]);
   });
 
-  test("logout is final: a request that loaded the session before it cannot save it back", async () => {
-    const { store, port } = await makeApp();
+  test.each([
+    ["with tombstones", {}],
+    ["without tombstones (this process knows the request loaded it: the save must find it)", { tombstoneTtl: 0 }],
+  ])("logout is final %s: a request that loaded the session before it cannot save it back", async (_, storeOptions) => {
+    const { store, port } = await makeApp({}, storeOptions);
     const jar = new CookieJar();
     const sid = (await send(port, "POST", "/login/bea", { jar })).json.sid as string;
     slow = { reached: deferred(), gate: deferred() };
@@ -138,6 +177,113 @@ describe("Fastify + @fastify/session + RedisStore", () => {
     await waitFor(async () => (await client.exists(`${prefix}${sid}`)) === 0, 5000, "the session to expire");
     expect(await ids(store, "cid")).toEqual([]);
     expect((await send(port, "GET", "/me", { jar })).json.userId).toBeNull();
+  });
+
+  test("a request that loaded its session saves it with one SET (XX KEEPTTL GET) while owner and expiry stay: no script", async () => {
+    const { store, port, prefix } = await makeApp({ maxAge: DAY });
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/ivy", { jar })).json.sid as string;
+    const stored = await store.get(sid);
+    const expireAt = new Date(stored?.cookie.expires as unknown as string).getTime();
+
+    // @fastify/session saves on every request (rolling): reads and changes alike.
+    const calls = await countCalls(async () => {
+      for (let i = 0; i < 5; i++) expect((await send(port, "GET", "/me", { jar })).json.userId).toBe("ivy");
+      expect((await send(port, "POST", "/slow?tag=none", { jar })).status).toBe(200);
+    });
+    expect(calls).toEqual({ get: 6, set: 6, evalsha: 0, pttl: 0 });
+
+    // The key kept its expiry, and the stored cookie.expires is still the key's real one.
+    const after = await store.get(sid);
+    expect((after as { hits?: number } | null)?.hits).toBe(1);
+    expect(new Date(after?.cookie.expires as unknown as string).getTime()).toBe(expireAt);
+    const left = await client.pTTL(`${prefix}${sid}`);
+    expect(Math.abs(Date.now() + left - expireAt)).toBeLessThan(1000);
+    // The browser's cookie says a later expiry than the key's, by less than touchAfter ("auto": 60 s for a day).
+    const browserExpiry = Date.now() + DAY;
+    expect(browserExpiry - expireAt).toBeLessThan(60_000);
+    expect(await ids(store, "ivy")).toEqual([sid]);
+  });
+
+  test("a save that would move the expiry by touchAfter or more runs the full script and moves it", async () => {
+    const { store, port, prefix } = await makeApp({ maxAge: DAY });
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/jon", { jar })).json.sid as string;
+    // As if the session had been saved 10 minutes ago: its key and cookie.expires end 10 minutes earlier.
+    const stored = (await store.get(sid)) as NonNullable<Awaited<ReturnType<RedisStore["get"]>>>;
+    const earlier = Date.now() + DAY - 600_000;
+    (stored.cookie as { expires?: unknown }).expires = new Date(earlier).toISOString();
+    await store.set(sid, stored);
+    expect(await client.pTTL(`${prefix}${sid}`)).toBeLessThan(DAY - 590_000);
+
+    const calls = await countCalls(() => send(port, "GET", "/me", { jar }));
+    expect(calls).toMatchObject({ evalsha: 1, pttl: 1 }); // the PTTL is the script's
+    expect(await client.pTTL(`${prefix}${sid}`)).toBeGreaterThan(DAY - 60_000);
+    const after = await store.get(sid);
+    expect(new Date(after?.cookie.expires as unknown as string).getTime()).toBeGreaterThan(earlier + 500_000);
+    // The next request is a repeat save again.
+    expect(await countCalls(() => send(port, "GET", "/me", { jar }))).toEqual({ get: 1, set: 1, evalsha: 0, pttl: 0 });
+  });
+
+  test("another user on the same session id (an owner change) runs the full script: the index follows", async () => {
+    const { store, port } = await makeApp({ maxAge: DAY });
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/kim", { jar })).json.sid as string;
+    const calls = await countCalls(() => send(port, "POST", "/switch/lea", { jar }));
+    expect(calls.evalsha).toBe(1);
+    expect(await ids(store, "kim")).toEqual([]);
+    expect(await ids(store, "lea")).toEqual([sid]);
+    expect((await send(port, "GET", "/me", { jar })).json).toEqual({ sid, userId: "lea" });
+  });
+
+  test("requests of one session in one process may take each other's hint: the save checks the owner it replaces", async () => {
+    // Two processes behind a load balancer: two stores on one Redis, one prefix.
+    const first = await makeApp({ maxAge: DAY });
+    const second = await makeApp({ maxAge: DAY }, {}, first.prefix);
+    const jar = new CookieJar();
+    const sid = (await send(first.port, "POST", "/login/max", { jar })).json.sid as string;
+    const hold = (tag: string) => {
+      gates.set(tag, { reached: deferred(), gate: deferred() });
+      return send(first.port, "POST", `/slow?tag=${tag}`, { jar });
+    };
+    // A, then B load the session (owner max) in the first process: B's hint replaces A's.
+    const a = hold("a");
+    await gates.get("a")?.reached.promise;
+    const b = hold("b");
+    await gates.get("b")?.reached.promise;
+    // Meanwhile the second process puts another user on the session: a full save.
+    const full = await countCalls(async () => expect((await send(second.port, "POST", "/switch/ned", { jar })).status).toBe(200));
+    expect(full.evalsha).toBe(1);
+    expect(await ids(first.store, "ned")).toEqual([sid]);
+
+    // A saves with B's hint (owner max, as A's own): its SET replaces a value of ned's, so the full script follows.
+    const calls = await countCalls(async () => {
+      gates.get("a")?.gate.resolve();
+      expect((await a).status).toBe(200);
+    });
+    expect(calls).toMatchObject({ evalsha: 1, set: (full.set as number) + 1 });
+    expect((await first.store.get(sid))?.userId).toBe("max");
+    expect(await ids(first.store, "max")).toEqual([sid]);
+    expect(await ids(first.store, "ned")).toEqual([]);
+
+    // B finds no hint left: a full save, the index still matching the stored session.
+    gates.get("b")?.gate.resolve();
+    expect((await b).status).toBe(200);
+    gates.clear();
+    expect(await ids(first.store, "max")).toEqual([sid]);
+    expect(await ids(first.store, "ned")).toEqual([]);
+  });
+
+  test("the hints are bounded in number and age", () => {
+    const handoff = new LoadedHandoff(2, 60_000);
+    for (const sid of ["a", "b", "c"]) handoff.put(sid, { expireAt: 1, owner: sid });
+    expect(handoff.size).toBe(2);
+    expect(handoff.take("a")).toBeUndefined();
+    expect(handoff.take("c")).toEqual({ expireAt: 1, owner: "c" });
+    expect(handoff.take("c")).toBeUndefined(); // taken once
+    const stale = new LoadedHandoff(10, -1); // every hint is already too old
+    stale.put("a", { expireAt: 1, owner: "" });
+    expect(stale.take("a")).toBeUndefined();
   });
 
   test("Redis down: requests with a session cookie fail within commandTimeout instead of hanging", async () => {

@@ -52,7 +52,7 @@ export interface EngineOptions<S> {
    * repeat save compares it with the owner the request loaded, to see whether another process
    * changed the owner meanwhile.
    */
-  ownerOfValue(value: string): string | undefined;
+  ownerOfValue(value: string, sid: string): string | undefined;
 }
 
 /** What the store tells of its own writes, for an audit log. */
@@ -79,7 +79,12 @@ export type Touch = TouchRequest & {
 export type Save = SaveRequest & {
   /** The owner when the request loaded the session; with `keepExpiry`, the save is a repeat save. */
   loadedOwner?: string | undefined;
-  keepExpiry?: boolean;
+  /**
+   * true: the adapter found with keepsExpiry() that the loaded expiry barely moves; "check": the
+   * loaded expiry is unknown (the stored value does not hold it), so Redis's PTTL, read in the same
+   * round trip, decides.
+   */
+  keepExpiry?: boolean | "check";
 };
 
 export class Engine<S> {
@@ -162,9 +167,14 @@ export class Engine<S> {
    */
   keepsExpiry(ttlMs: number, loadedExpireAt: number | undefined): boolean {
     if (loadedExpireAt === undefined || ttlMs <= 0) return false;
+    return this.#near(ttlMs, loadedExpireAt - Date.now());
+  }
+
+  /** Is a key's time left within touchAfter of the lifetime a write would give it? */
+  #near(ttlMs: number, leftMs: number): boolean {
     const { touchAfter } = this.#options;
     const bound = touchAfter === "auto" ? autoBound(ttlMs) : touchAfter;
-    return bound > 0 && Math.abs(Date.now() + ttlMs - loadedExpireAt) < bound;
+    return bound > 0 && leftMs > 0 && Math.abs(ttlMs - leftMs) < bound;
   }
 
   /**
@@ -174,13 +184,13 @@ export class Engine<S> {
    * GET: its owner record and index entry already cover the key's expiry, which does not move. XX
    * never recreates a destroyed session; the value it replaced shows whether another process
    * changed the owner meanwhile, and then the full write runs, so the index follows the session.
+   * With `keepExpiry: "check"`, a PTTL sent right behind it says whether the expiry it kept is
+   * within touchAfter of `ttlMs`; when it is not, the full write runs too and moves it.
    */
   async save(request: Save): Promise<boolean> {
-    if (request.keepExpiry && request.loadedOwner === request.owner && this.#writes.indexesOwners) {
-      const key = this.keys.session(request.sid);
-      const replaced = await this.driver.command<string | null>(key, ["SET", key, request.value, "XX", "KEEPTTL", "GET"]);
-      if (replaced === null || replaced === undefined) return false;
-      if (this.#options.ownerOfValue(String(replaced)) === request.owner) return true;
+    if (request.keepExpiry && request.loadedOwner === request.owner && request.ttlMs > 0 && this.#writes.indexesOwners) {
+      const repeated = await this.#repeatSave(request);
+      if (repeated !== "full") return repeated;
     }
     const limit = this.#options.maxSessionsPerUser;
     const count = limit > 0 && request.owner !== "";
@@ -195,6 +205,19 @@ export class Engine<S> {
     if (saved.created) this.#options.report({ type: "created", id: request.sid, userId: request.owner || null });
     if (count && saved.entries > limit) await this.#enforceLimit(request.owner, request.sid, saved.at);
     return true;
+  }
+
+  /** The repeat save: false when the session is gone, "full" when the full write must follow. */
+  async #repeatSave({ sid, value, owner, ttlMs, keepExpiry }: Save): Promise<boolean | "full"> {
+    const key = this.keys.session(sid);
+    // Sent together: one round trip, and the PTTL reads the key right after the SET.
+    const [replaced, leftMs] = await Promise.all([
+      this.driver.command<string | null>(key, ["SET", key, value, "XX", "KEEPTTL", "GET"]),
+      keepExpiry === "check" ? this.driver.command<number>(key, ["PTTL", key]) : undefined,
+    ]);
+    if (replaced === null || replaced === undefined) return false;
+    if (this.#options.ownerOfValue(String(replaced), sid) !== owner) return "full";
+    return leftMs === undefined || this.#near(ttlMs, Number(leftMs)) ? true : "full";
   }
 
   /**

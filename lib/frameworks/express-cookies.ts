@@ -7,14 +7,9 @@
 import type { SessionData } from "express-session";
 import type { ResolvedOptions } from "../options.js";
 import { argumentError } from "./calls.js";
+import type { Loaded } from "./loaded.js";
 
 type CookieLike = { expires?: unknown };
-
-/** What a request loaded: the session's expiry then (ms; undefined when its cookie had none) and its owner then. */
-export interface Loaded {
-  expireAt: number | undefined;
-  owner: string | undefined;
-}
 
 export class Cookies {
   /** Sessions a request loaded, with what they were loaded with. */

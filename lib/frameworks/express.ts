@@ -18,6 +18,7 @@ import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId
 import { checkTrackerOptions, type DeviceTrackerOptions, TrackedRequests } from "./devices.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
+import { type Loaded, LoadedHandoff } from "./loaded.js";
 import { StoreBase } from "./store-base.js";
 import { UserCalls } from "./user-calls.js";
 
@@ -53,6 +54,8 @@ export class RedisStore extends StoreBase {
   readonly #values: SessionValues;
   readonly #cookies: Cookies;
   readonly #users: UserCalls<SessionData>;
+  /** What get() loaded, for a framework whose sessions skip createSession (@fastify/session). */
+  readonly #handoff = new LoadedHandoff();
   /** The requests deviceTracker() follows; undefined until the app asks for it. */
   #tracked: TrackedRequests | undefined;
   /** Held here so the driver, which holds it weakly, tells this store for as long as it lives. */
@@ -132,23 +135,45 @@ export class RedisStore extends StoreBase {
    */
   get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> {
     return settle(
-      attempt(() => this.#engine.read(checkSid(sid))),
+      attempt(async () => {
+        const session = await this.#engine.read(checkSid(sid));
+        // For the set() of the same request when the framework does not call createSession.
+        if (session) this.#handoff.put(sid, this.#loadedFrom(session));
+        else this.#handoff.drop(sid);
+        return session;
+      }),
       callback,
     );
   }
 
   /** express-session builds every session a request loads here: the expiry it was loaded with goes along. */
   override createSession(req: Parameters<Store["createSession"]>[0], data: SessionData): ReturnType<Store["createSession"]> {
-    const expireAt = this.#cookies.loaded(data);
-    let owner: string | undefined;
-    try {
-      owner = ownerOf(this.options.userId, data);
-    } catch {
-      owner = undefined; // the resolver threw: the save will say so; no repeat save meanwhile
-    }
+    const loaded = this.#loadedFrom(data);
+    const sid = (req as { sessionID?: unknown }).sessionID;
+    if (typeof sid === "string") this.#handoff.drop(sid); // it travels with the session instead
     const session = super.createSession(req, data);
-    this.#cookies.carry(session, { expireAt, owner });
+    this.#cookies.carry(session, loaded);
     return session;
+  }
+
+  /** What a loaded session says of its expiry and owner. */
+  #loadedFrom(data: SessionData): Loaded {
+    const expireAt = this.#cookies.loaded(data);
+    try {
+      return { expireAt, owner: ownerOf(this.options.userId, data) };
+    } catch {
+      return { expireAt, owner: undefined }; // the resolver threw: the save will say so; no repeat save meanwhile
+    }
+  }
+
+  /**
+   * What the request saving or touching a session loaded: carried with the session by
+   * createSession (express-session), else left by this process's get() of the same id (@fastify/session).
+   */
+  #loadedWith(sid: string, session: SessionData): Loaded | undefined {
+    const carried = this.#cookies.loadedWith(session);
+    const handed = this.#handoff.take(sid);
+    return carried ?? handed;
   }
 
   /** Saves a session. A destroyed id (tombstone) is not written, nor a loaded session that is gone: logout stays final. */
@@ -160,6 +185,7 @@ export class RedisStore extends StoreBase {
   }
 
   async #set(sid: string, session: SessionData): Promise<void> {
+    const loaded = this.#loadedWith(sid, session);
     const ttlMs = this.#cookies.ttlMs(session, "set");
     // A save that ends the session (ttl <= 0, a cookie in the past) deletes it without a tombstone:
     // it was not a logout, and the same id may be saved again (say, at login).
@@ -168,7 +194,6 @@ export class RedisStore extends StoreBase {
       return;
     }
     const owner = ownerOf(this.options.userId, session);
-    const loaded = this.#cookies.loadedWith(session);
     // A loaded session whose expiry would move by less than touchAfter keeps it: a repeat save.
     const keepExpiry = loaded?.expireAt !== undefined && ttlMs !== null && this.#engine.keepsExpiry(ttlMs, loaded.expireAt);
     const value = keepExpiry
@@ -197,6 +222,7 @@ export class RedisStore extends StoreBase {
   async #touch(sid: string, session: SessionData): Promise<void> {
     if (this.options.disableTouch || this.options.disableTTL) return;
     const ttlMs = this.#cookies.ttlMs(session, "touch") as number;
+    const loaded = this.#loadedWith(sid, session);
     if (ttlMs <= 0) {
       await this.#engine.destroy([sid], "expired", false);
       return;
@@ -206,9 +232,9 @@ export class RedisStore extends StoreBase {
       ttlMs,
       expiresIso: this.#cookies.expiresIso(session),
       touchAfterMs: 0,
-      loadedExpireAt: this.#cookies.loadedWith(session)?.expireAt,
+      loadedExpireAt: loaded?.expireAt,
       // The owner the request loaded: a touch never changes it.
-      device: this.#tracked?.deviceOf(session, this.#cookies.loadedWith(session)?.owner ?? ""),
+      device: this.#tracked?.deviceOf(session, loaded?.owner ?? ""),
     });
   }
 
@@ -246,6 +272,8 @@ export class RedisStore extends StoreBase {
   destroy(sid: string, callback?: Callback<void>): Promise<void> {
     return settle(
       attempt(async () => {
+        // What this process loaded of the session stays: a late save that takes it finds the
+        // session gone (XX) and is refused, even without a tombstone.
         await this.#engine.destroy([checkSid(sid)], "logout");
       }),
       callback,

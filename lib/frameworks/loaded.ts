@@ -1,0 +1,74 @@
+/**
+ * What a request loaded, for the write that follows it: the session's expiry and owner then. A save
+ * of a loaded session whose owner did not change and whose expiry would barely move keeps the key's
+ * expiry: one `SET … XX KEEPTTL GET` instead of the save script (see Engine#save).
+ *
+ * express-session hands every loaded session to `Store.createSession`, so there it travels with
+ * the session object. @fastify/session never does: it builds its own session object from the one
+ * get() returned and passes that to set(). For it, get() leaves what it loaded here, under the
+ * session id, for the next set() or touch() of that id in this process; destroy() leaves it, so a
+ * late save that takes it must find the session (`XX`) and is refused. Nothing here is trusted for
+ * safety: a repeat save checks the owner of the value it replaced (another owner: the full script
+ * runs) and `XX` never recreates a session that is gone.
+ */
+
+/** What a request loaded: the session's expiry then (ms, this process's clock; undefined when unknown) and its owner then. */
+export interface Loaded {
+  expireAt: number | undefined;
+  /** "" for an anonymous session; undefined when the userId resolver threw (then no repeat save). */
+  owner: string | undefined;
+}
+
+/** Hints kept at most; past this the oldest is dropped (its request then pays the full script). */
+const MAX_ENTRIES = 10_000;
+/** A hint older than this is not used: get() and the set() of one request are never further apart in practice. */
+const MAX_AGE_MS = 60_000;
+
+interface Entry {
+  loaded: Loaded;
+  at: number;
+}
+
+/**
+ * Per store, bounded in size and age: session id → what get() loaded, taken (and so removed) by the
+ * next write of that id. Two requests of one session in one process may take each other's hint;
+ * both loaded the same stored value or one written since, and the save's own checks cover the rest.
+ */
+export class LoadedHandoff {
+  /** Insertion order is age order: put() moves an id to the end. */
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(
+    readonly maxEntries = MAX_ENTRIES,
+    readonly maxAgeMs = MAX_AGE_MS,
+  ) {}
+
+  /** Leaves what a read of `sid` loaded for the next write of it. */
+  put(sid: string, loaded: Loaded): void {
+    const now = Date.now();
+    this.#entries.delete(sid);
+    this.#entries.set(sid, { loaded, at: now });
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#entries.size <= this.maxEntries && now - entry.at <= this.maxAgeMs) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  /** What the last read of `sid` loaded, if it is recent; removes it either way. */
+  take(sid: string): Loaded | undefined {
+    const entry = this.#entries.get(sid);
+    if (!entry) return undefined;
+    this.#entries.delete(sid);
+    return Date.now() - entry.at <= this.maxAgeMs ? entry.loaded : undefined;
+  }
+
+  /** Forgets `sid`: a read found nothing, or the session went through createSession (express-session) instead. */
+  drop(sid: string): void {
+    this.#entries.delete(sid);
+  }
+
+  /** How many hints are kept (for tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
