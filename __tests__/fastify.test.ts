@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { createClient } from "redis";
 import { LoadedHandoff } from "../lib/frameworks/loaded";
 import { RedisStore } from "../lib/index";
+import { countCalls as countCallsOf } from "./helpers/command-stats";
 import { CookieJar, type Deferred, deferred, send } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
@@ -90,26 +91,7 @@ declare module "fastify" {
 
 const ids = async (store: RedisStore, user: string) => (await store.listUserSessions(user)).map((s) => s.id).sort();
 
-/** Calls per command on the whole (private) server, from INFO commandstats. */
-async function commandCalls(): Promise<Record<string, number>> {
-  const calls: Record<string, number> = {};
-  for (const line of (await client.info("commandstats")).split("\n")) {
-    const found = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (found) calls[found[1] as string] = Number(found[2]);
-  }
-  return calls;
-}
-
-/**
- * The calls of `commands` that `act` made (nothing else runs against the server meanwhile). Commands
- * that scripts run count too: only where `evalsha` is 0 are these the commands the store sent.
- */
-async function countCalls(act: () => Promise<unknown>, commands = ["get", "set", "evalsha", "pttl"]): Promise<Record<string, number>> {
-  const before = await commandCalls();
-  await act();
-  const after = await commandCalls();
-  return Object.fromEntries(commands.map((command) => [command, (after[command] ?? 0) - (before[command] ?? 0)]));
-}
+const countCalls = (act: () => Promise<unknown>) => countCallsOf(client, act);
 
 beforeAll(async () => {
   redis = await startRedis();

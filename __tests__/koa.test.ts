@@ -1,12 +1,15 @@
 /**
  * koa-session with createKoaStore in a real Koa app on a private redis-server: two clients of one
  * user, "sign out everywhere else", a logout that a late save cannot undo, expiry from koa-session's
- * maxAge (and the store's ttl for maxAge "session"), and Redis down answering at once.
+ * maxAge (and the store's ttl for maxAge "session"), Redis down answering at once, and what a
+ * request costs Redis (INFO commandstats): a save of the session the request loaded is one SET while
+ * its owner and expiry stay, the full script when either moves.
  */
 import Koa from "koa";
 import session from "koa-session";
 import { createClient } from "redis";
-import { createKoaStore, type KoaStore } from "../lib/koa";
+import { createKoaStore, type KoaSessionData, type KoaStore } from "../lib/koa";
+import { countCalls as countCallsOf } from "./helpers/command-stats";
 import { CookieJar, closeServer, type Deferred, deferred, listen, send } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
@@ -23,9 +26,11 @@ let slow: { reached: Deferred; gate: Deferred } | undefined;
 
 type Data = { userId?: string; hits?: number };
 
+const DAY = 86_400_000;
+
 async function makeApp(
   maxAge: number | "session" = 60_000,
-  storeOptions: { ttl?: number; tombstoneTtl?: number; maxSessionsPerUser?: number } = {},
+  storeOptions: { ttl?: number; tombstoneTtl?: number; maxSessionsPerUser?: number; touchAfter?: number } = {},
 ): Promise<{ store: KoaStore; port: number; prefix: string }> {
   const prefix = `koa-${++prefixes}:`;
   const store = createKoaStore({ client, prefix, commandTimeout: COMMAND_TIMEOUT, ...storeOptions });
@@ -53,6 +58,9 @@ async function makeApp(
     } else if (route === "logout") {
       ctx.session = null;
       ctx.body = { ok: true };
+    } else if (route === "hit") {
+      s.hits = (s.hits ?? 0) + 1; // koa-session saves a session that changed
+      ctx.body = { sid: s.externalKey, hits: s.hits };
     } else if (route === "slow") {
       slow?.reached.resolve();
       await slow?.gate.promise;
@@ -66,6 +74,8 @@ async function makeApp(
 }
 
 const ids = async (store: KoaStore, user: string) => (await store.store.listUserSessions(user)).map((s) => s.id).sort();
+const countCalls = (act: () => Promise<unknown>) => countCallsOf(client, act);
+const stored = async (store: KoaStore, sid: string) => (await store.store.get(sid)) as KoaSessionData & Data;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -153,6 +163,60 @@ describe("Koa + koa-session + createKoaStore", () => {
     expect(await store.get("odd", 60_000, {})).toBeNull();
     expect(await store.get("list", 60_000, {})).toBeNull();
     expect(errors).toEqual(["odd", "list"]);
+  });
+
+  test("a request that changes its session saves it with one SET (XX KEEPTTL GET) while owner and expiry stay: no script", async () => {
+    const { store, port, prefix } = await makeApp(DAY);
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/ivy", { jar })).json.sid as string;
+    const expireAt = (await stored(store, sid))._expire as number;
+
+    const calls = await countCalls(async () => {
+      for (let i = 1; i <= 5; i++) expect((await send(port, "POST", "/hit", { jar })).json.hits).toBe(i);
+    });
+    expect(calls).toEqual({ get: 5, set: 5, evalsha: 0, pttl: 0 });
+
+    // The key kept its expiry, and the stored _expire (what koa-session checks) is still the key's.
+    const after = await stored(store, sid);
+    expect(after.hits).toBe(5);
+    expect(after._expire).toBe(expireAt);
+    expect(Math.abs(Date.now() + (await client.pTTL(`${prefix}${sid}`)) - expireAt)).toBeLessThan(1000);
+    // koa-session's maxAge would end it later, by less than touchAfter ("auto": 60 s for a day).
+    expect(Date.now() + DAY - expireAt).toBeLessThan(60_000);
+    expect(await ids(store, "ivy")).toEqual([sid]);
+  });
+
+  test("a save that would move the expiry by touchAfter or more runs the full script and moves it", async () => {
+    const { store, port, prefix } = await makeApp(DAY);
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/jon", { jar })).json.sid as string;
+    // As if the session had been saved 10 minutes ago: its key and _expire end 10 minutes earlier.
+    const earlier = Date.now() + DAY - 600_000;
+    await store.store.set(sid, { ...(await stored(store, sid)), _expire: earlier }, { expiresInMs: earlier - Date.now() });
+    expect(await client.pTTL(`${prefix}${sid}`)).toBeLessThan(DAY - 590_000);
+
+    expect((await countCalls(() => send(port, "POST", "/hit", { jar }))).evalsha).toBe(1);
+    expect(await client.pTTL(`${prefix}${sid}`)).toBeGreaterThan(DAY - 60_000);
+    expect((await stored(store, sid))._expire).toBeGreaterThan(earlier + 500_000);
+    // The next save is a repeat save again.
+    expect(await countCalls(() => send(port, "POST", "/hit", { jar }))).toEqual({ get: 1, set: 1, evalsha: 0, pttl: 0 });
+  });
+
+  test("touchAfter: 0: every save writes the expiry (the full script)", async () => {
+    const { port } = await makeApp(DAY, { touchAfter: 0 });
+    const jar = new CookieJar();
+    await send(port, "POST", "/login/kit", { jar });
+    expect((await countCalls(() => send(port, "POST", "/hit", { jar }))).evalsha).toBe(1);
+  });
+
+  test("another user on the same session (an owner change) runs the full script: the index follows", async () => {
+    const { store, port } = await makeApp(DAY);
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/kim", { jar })).json.sid as string;
+    expect((await countCalls(() => send(port, "POST", "/login/lea", { jar }))).evalsha).toBe(1);
+    expect(await ids(store, "kim")).toEqual([]);
+    expect(await ids(store, "lea")).toEqual([sid]);
+    expect((await send(port, "GET", "/me", { jar })).json).toEqual({ sid, userId: "lea" });
   });
 
   test("Redis down: requests with a session cookie fail within commandTimeout instead of hanging", async () => {

@@ -3,9 +3,12 @@
  * fresh plain object on every save, with `_expire` (when the cookie ends, ms since the epoch) and
  * `_maxAge`, or `_session: true` for `maxAge: "session"`; the lifetime is read from those. A save
  * from a request that loaded the session must find it still there, so a request that overlaps a
- * logout or "sign out everywhere else" cannot bring it back: the loaded key travels with koa's ctx.
+ * logout or "sign out everywhere else" cannot bring it back: the loaded key travels with koa's ctx,
+ * with the session's `_expire` and owner then, so a save that barely moves the expiry keeps it (a
+ * repeat save, with the stored `_expire` left at the key's).
  */
 import { checkTrackerOptions, type DeviceTrackerOptions, seenOn } from "./devices.js";
+import type { Loaded } from "./loaded.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
 /** createKoaStore's options: the store's, plus device tracking. */
@@ -65,22 +68,24 @@ export function createKoaStore<S extends KoaSessionData = KoaSessionData>(option
       'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
     );
   }
-  const sessions = new RedisSessions<S>(storeOptions, koaShape);
-  /** The key each request (koa ctx) loaded: its saves must find the session still there. */
-  const loaded = new WeakMap<object, string>();
+  // A kept expiry is stored as koa-session's own, so what it reads back is the key's.
+  const sessions = new RedisSessions<S>(storeOptions, koaShape, (session, expireAt) => ({ ...session, _expire: expireAt }));
+  /** The key each request (koa ctx) loaded, with what it loaded: its saves must find the session still there. */
+  const loaded = new WeakMap<object, { key: string; loaded: Loaded }>();
   return {
     store: sessions,
     async get(key, _maxAge, { ctx } = {}) {
       const session = await sessions.get(key);
-      if (session && ctx) loaded.set(ctx, key);
+      if (session && ctx) loaded.set(ctx, { key, loaded: sessions.loadedFrom(session, session._expire) });
       return session;
     },
     async set(key, session, maxAge, { ctx } = {}) {
       const expiresInMs =
         typeof session._expire === "number" ? session._expire - Date.now() : typeof maxAge === "number" ? maxAge : undefined;
+      const loadedHere = ctx === undefined ? undefined : loaded.get(ctx);
       await sessions.set(key, session, {
         expiresInMs,
-        mustExist: ctx !== undefined && loaded.get(ctx) === key,
+        loaded: loadedHere?.key === key ? loadedHere.loaded : undefined,
         device: tracking && ctx ? seenOn(ctx as never) : undefined,
         anonymousDevice: tracking?.anonymous ?? false,
       });

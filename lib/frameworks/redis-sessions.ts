@@ -19,15 +19,15 @@ import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "..
 import { ownerOf } from "../owner.js";
 import { attempt, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents } from "./calls.js";
 import { deviceToRecord } from "./devices.js";
+import type { Loaded } from "./loaded.js";
 import { UserCalls } from "./user-calls.js";
 
 /** A framework's session: a plain object of the app's data. */
 export type SessionObject = Record<string, unknown>;
 
 /**
- * Options of a koa-session or React Router store: RedisStore's options, less the two that only
- * apply to express-session's touch() (`disableTouch`, `touchAfter`); `userId` and `ttl` functions
- * receive the framework's session object.
+ * Options of a koa-session or React Router store: RedisStore's options, less `disableTouch` (these
+ * frameworks never touch); `userId` and `ttl` functions receive the framework's session object.
  */
 export interface RedisSessionsOptions<S extends object = SessionObject>
   extends Omit<RedisStoreOptions, "userId" | "ttl" | "disableTouch" | "touchAfter"> {
@@ -35,6 +35,14 @@ export interface RedisSessionsOptions<S extends object = SessionObject>
   userId?: ((session: S) => string | number | bigint | { toHexString(): string } | undefined | null) | false;
   /** Seconds a session lives when the framework gives it no expiry; a function of the session wins. @default 86400 */
   ttl?: number | ((session: S) => number);
+  /**
+   * Seconds a save of a loaded session must move its expiry by before the expiry is written. A save
+   * that would move it by less keeps the key's expiry (one `SET … XX KEEPTTL GET`) when the owner
+   * did not change either. "auto": 1% of the session's lifetime, at most 60 s; a session may then
+   * expire up to this bound before its cookie. `0`: every save writes the expiry.
+   * @default "auto" (0 when `userId` is false)
+   */
+  touchAfter?: number | "auto";
 }
 
 /** How a framework adapter saves a session. */
@@ -47,6 +55,11 @@ export interface SetOptions {
   device?: SeenDevice | undefined;
   /** Record `device` for an anonymous session too. */
   anonymousDevice?: boolean;
+  /**
+   * What the request saving the session loaded (see loadedFrom()); implies `mustExist`. When its
+   * owner is unchanged and the expiry would move by less than `touchAfter`, the key keeps its expiry.
+   */
+  loaded?: Loaded | undefined;
 }
 
 /** The events a RedisSessions emits: RedisStore's (connect/disconnect here only say the client's state). */
@@ -75,14 +88,24 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
   readonly #codec: Codec;
   readonly #users: UserCalls<S>;
   readonly #shape: (parsed: unknown) => string | undefined;
+  readonly #withExpiry: ((session: S, expireAt: number) => S) | undefined;
   readonly #readiness = { ready: () => this.emit("connect"), down: () => this.emit("disconnect") };
   #warnedDecode = false;
 
-  /** `shape` says why a parsed value is not one of this framework's sessions (undefined when it is). */
-  constructor(options: RedisSessionsOptions<S>, shape: (parsed: unknown) => string | undefined = plainObject) {
+  /**
+   * `shape` says why a parsed value is not one of this framework's sessions (undefined when it is).
+   * `withExpiry` gives a session as stored with the expiry it keeps, for a framework whose sessions
+   * hold their own expiry (koa-session's `_expire`), so the stored one stays the key's.
+   */
+  constructor(
+    options: RedisSessionsOptions<S>,
+    shape: (parsed: unknown) => string | undefined = plainObject,
+    withExpiry?: (session: S, expireAt: number) => S,
+  ) {
     super();
     this.options = resolveOptions(options as RedisStoreOptions);
     this.#shape = shape;
+    this.#withExpiry = withExpiry;
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
     this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize);
@@ -96,10 +119,9 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       scanCount: this.options.scanCount,
       // These frameworks save the whole session to extend it: there is no touch to show.
       touchShows: "none",
-      touchAfter: 0,
+      touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
       decode: (sid, value) => this.#codec.decode<S>(sid, value, this.#shape, (error) => this.#reportDecode(error)),
-      // Every save here is a full one (these frameworks extend a session by saving it): no repeat saves to check.
-      ownerOfValue: () => undefined,
+      ownerOfValue: (value, sid) => this.#ownerOfValue(value, sid),
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
       report: ({ type, ...event }) => this.emit(type, event as never),
     });
@@ -126,11 +148,54 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
         await this.#engine.destroy([sid], "expired", false);
         return true;
       }
-      const value = this.#codec.encode(sid, session);
+      const { loaded } = options;
+      // A loaded session whose expiry would move by less than touchAfter keeps it: a repeat save.
+      // When the stored session does not hold its expiry, Redis's PTTL decides.
+      const keepExpiry =
+        loaded === undefined || ttlMs === null
+          ? false
+          : loaded.expireAt === undefined
+            ? ("check" as const)
+            : this.#engine.keepsExpiry(ttlMs, loaded.expireAt);
+      const stored = keepExpiry === true && this.#withExpiry ? this.#withExpiry(session, loaded?.expireAt as number) : session;
+      const value = this.#codec.encode(sid, stored);
       const owner = ownerOf(this.options.userId, session);
       const device = deviceToRecord(options.device, owner, options.anonymousDevice ?? false);
-      return this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: options.mustExist ?? false, device });
+      return this.#engine.save({
+        sid,
+        value,
+        ttlMs: ttlMs ?? 0,
+        owner,
+        mustExist: (options.mustExist ?? false) || loaded !== undefined,
+        loadedOwner: loaded?.owner,
+        keepExpiry,
+        device,
+      });
     });
+  }
+
+  /**
+   * What a request loaded, to pass to its set() as `loaded`: the owner the session names and, for a
+   * framework whose sessions hold it, the expiry (ms since the epoch). Call it on the session get()
+   * returned, before the request changes it.
+   */
+  loadedFrom(session: S, expireAt?: number): Loaded {
+    try {
+      return { expireAt, owner: ownerOf(this.options.userId, session) };
+    } catch {
+      return { expireAt, owner: undefined }; // the resolver threw: the save will say so; no repeat save meanwhile
+    }
+  }
+
+  /** The owner a stored value names, when it parses synchronously (undefined otherwise). */
+  #ownerOfValue(value: string, sid: string): string | undefined {
+    const parsed = this.#codec.decode<S>(sid, value, plainObject, () => undefined);
+    if (parsed === null || parsed instanceof Promise) return undefined;
+    try {
+      return ownerOf(this.options.userId, parsed);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Deletes a session and leaves a tombstone (reason "logout"), so no late save brings it back. */
