@@ -2,11 +2,14 @@
  * React Router 7 with createRedisSessionStorage: a data router (createStaticHandler) answering real
  * Request objects with real Responses, on a private redis-server. Two clients of one user, "sign
  * out everywhere else", a logout that a late commit cannot undo, expiry from the cookie's maxAge,
- * and Redis down answering at once.
+ * Redis down answering at once, and what a request costs Redis (INFO commandstats): a commit of the
+ * session the request loaded is one SET (with a PTTL) while its owner and expiry stay, the full
+ * script when either moves.
  */
 import { createStaticHandler } from "react-router";
 import { createClient } from "redis";
 import { createRedisSessionStorage, type RedisSessionStorage } from "../lib/react-router";
+import { countCalls as countCallsOf } from "./helpers/command-stats";
 import { type Deferred, deferred } from "./helpers/http-client";
 import { type RedisServer, removeDir, startRedis, waitFor } from "./helpers/redis-server";
 
@@ -90,6 +93,14 @@ function makeApp(
       },
     },
     {
+      path: "/hit",
+      action: async ({ request }) => {
+        const session = await load(request);
+        session.set("hits", (session.get("hits") ?? 0) + 1);
+        return Response.json({ hits: session.get("hits") }, { headers: { "Set-Cookie": await storage.commitSession(session) } });
+      },
+    },
+    {
       path: "/slow",
       action: async ({ request }) => {
         const session = await load(request);
@@ -111,6 +122,8 @@ function makeApp(
 }
 
 const ids = async (storage: Storage, user: string) => (await storage.store.listUserSessions(user)).map((s) => s.id).sort();
+const countCalls = (act: () => Promise<unknown>) => countCallsOf(client, act);
+const DAY = 86_400_000;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -208,6 +221,50 @@ describe("React Router 7 + createRedisSessionStorage", () => {
     await client.set(`${prefix}odd`, "42");
     expect(await storage.store.get("odd")).toBeNull();
     expect(errors).toEqual(["odd"]);
+  });
+
+  test("a commit of the session the request loaded is one SET (XX KEEPTTL GET) and a PTTL while owner and expiry stay: no script", async () => {
+    const { storage, app, prefix } = makeApp(); // no cookie maxAge: the store's ttl, a day
+    const browser = new Browser(app);
+    const sid = (await browser.fetch("POST", "/login/ivy")).json.sid as string;
+    const expireAt = Date.now() + (await client.pTTL(`${prefix}${sid}`));
+
+    const calls = await countCalls(async () => {
+      for (let i = 1; i <= 5; i++) expect((await browser.fetch("POST", "/hit")).json.hits).toBe(i);
+    });
+    // The stored data holds no expiry: the PTTL sent with the SET says the key's is near enough to keep.
+    expect(calls).toEqual({ get: 5, set: 5, evalsha: 0, pttl: 5 });
+    expect((await storage.store.get(sid))?.hits).toBe(5);
+    // The key kept its expiry, less than touchAfter ("auto": 60 s for a day) before the one the commits asked for.
+    const left = await client.pTTL(`${prefix}${sid}`);
+    expect(Math.abs(Date.now() + left - expireAt)).toBeLessThan(1000);
+    expect(DAY - left).toBeLessThan(60_000);
+    const [listed] = await storage.store.listUserSessions("ivy");
+    expect(listed?.id).toBe(sid);
+    expect(Math.abs((listed?.expiresAt?.getTime() ?? 0) - expireAt)).toBeLessThan(1000);
+  });
+
+  test("a commit that would move the expiry by touchAfter or more runs the full script and moves it", async () => {
+    const { app, prefix } = makeApp();
+    const browser = new Browser(app);
+    const sid = (await browser.fetch("POST", "/login/jon")).json.sid as string;
+    // As if the session had been committed 10 minutes ago.
+    await client.pExpire(`${prefix}${sid}`, DAY - 600_000);
+
+    expect((await countCalls(() => browser.fetch("POST", "/hit"))).evalsha).toBe(1);
+    expect(await client.pTTL(`${prefix}${sid}`)).toBeGreaterThan(DAY - 60_000);
+    // The next commit is a repeat save again.
+    expect(await countCalls(() => browser.fetch("POST", "/hit"))).toEqual({ get: 1, set: 1, evalsha: 0, pttl: 1 });
+  });
+
+  test("another user on the same session (an owner change) runs the full script: the index follows", async () => {
+    const { storage, app } = makeApp();
+    const browser = new Browser(app);
+    const sid = (await browser.fetch("POST", "/login/kim")).json.sid as string;
+    expect((await countCalls(() => browser.fetch("POST", "/login/lea"))).evalsha).toBe(1);
+    expect(await ids(storage, "kim")).toEqual([]);
+    expect(await ids(storage, "lea")).toEqual([sid]);
+    expect((await browser.fetch("GET", "/me")).json).toEqual({ sid, userId: "lea" });
   });
 
   test("Redis down: requests with a session cookie fail within commandTimeout instead of hanging", async () => {

@@ -8,6 +8,10 @@
  * one under a new id, as express-session does, instead of writing under the old id. That is what
  * lets every update require its session to still exist: a request that overlaps a logout cannot
  * bring the session back.
+ *
+ * The session objects getSession returns are remembered (weakly) with the owner they were loaded
+ * with, so commitSession of one can be a repeat save: the stored data holds no expiry, so Redis's
+ * PTTL, sent with the save, says whether the key's expiry is near enough to keep.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
@@ -24,6 +28,7 @@ import {
 } from "react-router";
 import type { SeenDevice } from "../device.js";
 import { checkDevice, checkTrackerOptions, type DeviceTrackerOptions } from "./devices.js";
+import type { Loaded } from "./loaded.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
 /** Bytes of randomness in a session id (base64url, 32 characters), as express-session's 24. */
@@ -72,9 +77,11 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
     );
   }
   const store = new RedisSessions<FlashSessionData<Data, FlashData>>(storeOptions);
-  // The device of the commit under way: createData and updateData are called inside it.
-  const committing = new AsyncLocalStorage<SeenDevice | undefined>();
-  const device = () => (tracking ? { device: committing.getStore(), anonymousDevice: tracking.anonymous } : {});
+  /** What each session object getSession returned was loaded with. */
+  const loadedSessions = new WeakMap<object, Loaded>();
+  // The device and the loaded session of the commit under way: createData and updateData are called inside it.
+  const committing = new AsyncLocalStorage<{ seen: SeenDevice | undefined; loaded: Loaded | undefined }>();
+  const device = () => (tracking ? { device: committing.getStore()?.seen, anonymousDevice: tracking.anonymous } : {});
   const cookie = isCookie(cookieArg) ? cookieArg : createCookie(cookieArg?.name || "__session", cookieArg);
   const lifetime = (expires: Date | undefined) => (expires ? expires.getTime() - Date.now() : undefined);
   const storage = createSessionStorage<Data, FlashData>({
@@ -88,7 +95,7 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
     },
     readData: (id) => store.get(id),
     async updateData(id, data, expires) {
-      await store.set(id, data, { expiresInMs: lifetime(expires), mustExist: true, ...device() });
+      await store.set(id, data, { expiresInMs: lifetime(expires), mustExist: true, loaded: committing.getStore()?.loaded, ...device() });
     },
     deleteData: (id) => store.destroy(id),
   });
@@ -97,12 +104,16 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
     async commitSession(session, commitOptions) {
       const { device: seen, ...cookieOptions } = commitOptions ?? {};
       const checked = checkDevice(seen, "commitSession's device");
-      return committing.run(checked, () => storage.commitSession(session, cookieOptions));
+      // A session object is loaded under one id for good (React Router's `id` is read-only).
+      const loaded = session.id ? loadedSessions.get(session) : undefined;
+      return committing.run({ seen: checked, loaded }, () => storage.commitSession(session, cookieOptions));
     },
     async getSession(cookieHeader, parseOptions) {
       const id: unknown = cookieHeader ? await cookie.parse(cookieHeader, parseOptions) : null;
       const data = typeof id === "string" && id !== "" ? await store.get(id) : null;
-      return createSession<Data, FlashData>((data ?? {}) as Data, data ? (id as string) : "");
+      const session = createSession<Data, FlashData>((data ?? {}) as Data, data ? (id as string) : "");
+      if (data) loadedSessions.set(session, store.loadedFrom(data));
+      return session;
     },
     store,
   };
