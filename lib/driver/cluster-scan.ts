@@ -58,13 +58,28 @@ export class ClusterScan {
    */
   async *keys(pattern: string, count: number): AsyncGenerator<string[]> {
     const layout = await this.#layout().catch(() => undefined);
-    yield* this.#scanEveryMaster(pattern, count);
+    yield* this.#scanEveryMaster(pattern, count, new Map());
     if (layout) yield* this.#rescanMovedSlots(pattern, count, layout);
   }
 
-  async *#scanEveryMaster(pattern: string, count: number): AsyncGenerator<string[]> {
+  /**
+   * keys(), resumable: each batch comes with a cursor (a JSON object of "host:port" to that master's
+   * SCAN cursor, "done" once scanned to the end) from which a later call carries on after it.
+   * Masters the cursor does not name (a replica promoted since) are
+   * scanned from the start. Slots that move during a call are scanned again within that call.
+   */
+  async *resumable(pattern: string, count: number, cursor: string | undefined): AsyncGenerator<{ keys: string[]; cursor: string }> {
+    const progress = parseCursor(cursor);
+    const snapshot = () => JSON.stringify(Object.fromEntries(progress));
+    const layout = await this.#layout().catch(() => undefined);
+    for await (const keys of this.#scanEveryMaster(pattern, count, progress)) yield { keys, cursor: snapshot() };
+    if (layout) for await (const keys of this.#rescanMovedSlots(pattern, count, layout)) yield { keys, cursor: snapshot() };
+  }
+
+  /** Scans every master to the end, each from its cursor in `progress`, which it keeps up to date. */
+  async *#scanEveryMaster(pattern: string, count: number, progress: Map<string, string>): AsyncGenerator<string[]> {
     const cluster = this.#cluster;
-    const finished = new Set<string>();
+    const finished = new Set<string>([...progress].filter(([, at]) => at === DONE).map(([address]) => address));
     // The recovery window opens at the first failure, not at the start: a long scan is not cut short.
     let giveUpAt = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -80,7 +95,7 @@ export class ClusterScan {
         continue;
       }
       try {
-        const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, finished));
+        const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, { finished, progress }));
         yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
       } catch (error) {
         giveUpAt = Math.min(giveUpAt, Date.now() + this.#host.recoveryMs);
@@ -91,23 +106,28 @@ export class ClusterScan {
     }
   }
 
-  /** SCANs one master to the end; with `only`, yields just the keys of those slots. */
+  /**
+   * SCANs one master to the end; with `only`, yields just the keys of those slots. With `track`, it
+   * starts from the master's cursor in `progress`, records there the cursor after each batch it
+   * yields, and adds the master to `finished` at the end.
+   */
   async *#scanMaster(
     master: unknown,
     pattern: string,
     count: number,
-    finished?: Set<string>,
+    track?: { finished: Set<string>; progress: Map<string, string> },
     only?: ReadonlySet<number>,
   ): AsyncGenerator<string[]> {
+    const address = this.#cluster.addressOf(master);
     const send = await this.#nodeSender(master);
     const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
-    if (!only) yield* scanNode(ask);
-    else
-      for await (const keys of scanNode(ask)) {
-        const wanted = keys.filter((key) => only.has(keySlot(key)));
-        if (wanted.length) yield wanted;
-      }
-    finished?.add(this.#cluster.addressOf(master));
+    for await (const { keys, next } of scanNodeFrom(ask, track?.progress.get(address) ?? "0")) {
+      const wanted = only ? keys.filter((key) => only.has(keySlot(key))) : keys;
+      track?.progress.set(address, next === "0" ? DONE : next);
+      if (wanted.length) yield wanted;
+    }
+    track?.progress.set(address, DONE);
+    track?.finished.add(address);
   }
 
   /** Sends commands to one master's own connection, bounded and translated like any command. */
@@ -328,18 +348,62 @@ function mastersFor(cluster: ClusterNodes, layout: SlotLayout, slots: ReadonlySe
 
 /** SCAN of one node, through `ask` (one SCAN call, or a stretch of them), to the end. */
 export async function* scanNode(ask: (cursor: string) => Promise<[string, string[]]>): AsyncGenerator<string[]> {
-  let pending = ask("0");
+  for await (const { keys } of scanNodeFrom(ask, "0")) if (keys.length) yield keys;
+}
+
+/**
+ * SCAN of one node from `start` to the end, each reply with the cursor that follows it ("0": the
+ * end), empty ones included. The next reply is asked for while the consumer handles this one.
+ */
+export async function* scanNodeFrom(
+  ask: (cursor: string) => Promise<[string, string[]]>,
+  start: string,
+): AsyncGenerator<{ keys: string[]; next: string }> {
+  let pending = ask(start);
   for (;;) {
     const [cursor, keys] = await pending;
-    const more = String(cursor) !== "0";
-    if (more) {
-      pending = ask(String(cursor));
+    const next = String(cursor);
+    if (next !== "0") {
+      pending = ask(next);
       // If the consumer stops early, the prefetched reply is nobody's: don't let it go unhandled.
       pending.catch(() => undefined);
     }
-    if (keys.length) yield keys;
-    if (!more) return;
+    yield { keys, next };
+    if (next === "0") return;
   }
+}
+
+/**
+ * A single node's SCAN as a resumable scan: each batch with the SCAN cursor that follows it. The
+ * cursor given must be one such ("0", or none: from the start).
+ */
+export async function* resumableNodeScan(
+  ask: (cursor: string) => Promise<[string, string[]]>,
+  cursor: string | undefined,
+): AsyncGenerator<{ keys: string[]; cursor: string }> {
+  if (cursor !== undefined && !/^\d+$/.test(cursor)) {
+    throw new TypeError('redis-session-store: argument "cursor" must be a cursor an earlier rotate() of a single-Redis store gave');
+  }
+  for await (const { keys, next } of scanNodeFrom(ask, cursor ?? "0")) yield { keys, cursor: next };
+}
+
+/** A master scanned to the end, in a resumable scan's cursor. */
+const DONE = "done";
+
+/** A cursor of ClusterScan.resumable as a map; TypeError naming the argument when it is none. */
+function parseCursor(cursor: string | undefined): Map<string, string> {
+  if (cursor === undefined) return new Map();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cursor);
+  } catch {
+    parsed = undefined;
+  }
+  const entries = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? Object.entries(parsed) : undefined;
+  if (!entries?.every(([, at]) => typeof at === "string" && (at === DONE || /^\d+$/.test(at)))) {
+    throw new TypeError('redis-session-store: argument "cursor" must be a cursor an earlier rotate() of a Cluster store gave');
+  }
+  return new Map(entries as [string, string][]);
 }
 
 /** Interleaves several async iterators, yielding whichever is ready first. */

@@ -12,7 +12,8 @@ import type { TouchResult } from "../scripts/session.js";
 import { Bulk } from "./bulk.js";
 import type { Decode } from "./decode.js";
 import { warnOfEviction } from "./eviction.js";
-import { type FieldLimits, SessionFields } from "./fields.js";
+import { type FieldLimits, SessionFields, type StoredValues } from "./fields.js";
+import { type RotateOptions, type RotateProgress, rotate } from "./rotate.js";
 import { ClientSweep, ServerSweep } from "./sweep.js";
 import { UserIndex } from "./user-index.js";
 import { AtOnceLookup, PerSlotLookup } from "./user-lookup.js";
@@ -43,14 +44,16 @@ export interface EngineOptions<S> {
   touchAfter: number | "auto";
   decode: Decode<S>;
   fieldLimits: FieldLimits;
+  /** The store's encryption, and where it reports values that can't be opened (fields, rotate()). */
+  stored: StoredValues;
   /** Hears of the sessions the store itself creates and destroys (audit events; this process only). */
   report(event: StoreEvent): void;
   /**
-   * The owner a stored value names, when it can be read synchronously (undefined otherwise): a
-   * repeat save compares it with the owner the request loaded, to see whether another process
-   * changed the owner meanwhile.
+   * The owner a stored value of `sid` names (undefined when it can't be read): a repeat save
+   * compares it with the owner the request loaded, to see whether another process changed the
+   * owner meanwhile. An encrypted value is opened for that, so owners never need to be stored plain.
    */
-  ownerOfValue(value: string): string | undefined;
+  ownerOfValue(sid: string, value: string): string | undefined | Promise<string | undefined>;
 }
 
 /** What the store tells of its own writes, for an audit log. */
@@ -146,7 +149,12 @@ export class Engine<S> {
    */
   fields(sid: string): SessionFields | undefined {
     if (!this.#writes.indexesOwners) return undefined;
-    return new SessionFields(this.driver, this.keys, sid, this.#options.fieldLimits);
+    return new SessionFields(this.driver, this.keys, sid, this.#options.fieldLimits, this.#options.stored);
+  }
+
+  /** Rewrites every session and field not in the form the store writes now, batch by batch (rotate.ts). */
+  rotate(options: RotateOptions): AsyncGenerator<RotateProgress> {
+    return rotate(this.driver, this.keys, this.#options.stored, options);
   }
 
   /**
@@ -173,7 +181,8 @@ export class Engine<S> {
       const key = this.keys.session(request.sid);
       const replaced = await this.driver.command<string | null>(key, ["SET", key, request.value, "XX", "KEEPTTL", "GET"]);
       if (replaced === null || replaced === undefined) return false;
-      if (this.#options.ownerOfValue(String(replaced)) === request.owner) return true;
+      const owner = this.#options.ownerOfValue(request.sid, String(replaced));
+      if ((typeof owner === "object" ? await owner : owner) === request.owner) return true;
     }
     const limit = this.#options.maxSessionsPerUser;
     const count = limit > 0 && request.owner !== "";
