@@ -96,7 +96,13 @@ export class ClusterScan {
       }
       try {
         const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, { finished, progress }));
-        yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
+        // A master's cursor moves as its batch is handed on, never as it is read ahead: after a
+        // failure, each master carries on after the last batch its consumer received.
+        for await (const batch of iterators.length === 1 ? (iterators[0] as AsyncGenerator<MasterBatch>) : merge(iterators)) {
+          progress.set(batch.address, batch.next === "0" ? DONE : batch.next);
+          if (batch.keys.length) yield batch.keys;
+        }
+        for (const address of finished) progress.set(address, DONE);
       } catch (error) {
         giveUpAt = Math.min(giveUpAt, Date.now() + this.#host.recoveryMs);
         if (Date.now() > giveUpAt) throw error;
@@ -107,26 +113,23 @@ export class ClusterScan {
   }
 
   /**
-   * SCANs one master to the end; with `only`, yields just the keys of those slots. With `track`, it
-   * starts from the master's cursor in `progress`, records there the cursor after each batch it
-   * yields, and adds the master to `finished` at the end.
+   * SCANs one master to the end, each reply with the cursor that follows it; with `only`, just the
+   * keys of those slots. With `finished`, it starts from the master's cursor in `progress`, and adds
+   * the master to `finished` at the end.
    */
   async *#scanMaster(
     master: unknown,
     pattern: string,
     count: number,
-    track?: { finished: Set<string>; progress: Map<string, string> },
+    track?: { finished: Set<string>; progress: ReadonlyMap<string, string> },
     only?: ReadonlySet<number>,
-  ): AsyncGenerator<string[]> {
+  ): AsyncGenerator<MasterBatch> {
     const address = this.#cluster.addressOf(master);
     const send = await this.#nodeSender(master);
     const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
     for await (const { keys, next } of scanNodeFrom(ask, track?.progress.get(address) ?? "0")) {
-      const wanted = only ? keys.filter((key) => only.has(keySlot(key))) : keys;
-      track?.progress.set(address, next === "0" ? DONE : next);
-      if (wanted.length) yield wanted;
+      yield { address, keys: only ? keys.filter((key) => only.has(keySlot(key))) : keys, next };
     }
-    track?.progress.set(address, DONE);
     track?.finished.add(address);
   }
 
@@ -185,7 +188,9 @@ export class ClusterScan {
       for (;;) {
         try {
           const iterators = mastersFor(cluster, now, moved).map((master) => this.#scanMaster(master, pattern, count, undefined, moved));
-          yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
+          for await (const { keys } of iterators.length === 1 ? (iterators[0] as AsyncGenerator<MasterBatch>) : merge(iterators)) {
+            if (keys.length) yield keys;
+          }
           break;
         } catch (error) {
           // A node lost mid-way: every moved slot is scanned again, from a fresh layout.
@@ -219,6 +224,13 @@ export class ClusterScan {
     if (!answered.length) throw (views[0] as PromiseRejectedResult | undefined)?.reason ?? notReady();
     return layoutOf(answered);
   }
+}
+
+/** One SCAN reply of one master: its keys, and the cursor that follows them ("0": the end). */
+interface MasterBatch {
+  address: string;
+  keys: string[];
+  next: string;
 }
 
 /** Who serves each slot and which slots are on the move, as the masters say (see #rescanMovedSlots). */
