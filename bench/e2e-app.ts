@@ -1,12 +1,14 @@
 /**
  * One app process of the end-to-end workload (started by e2e.ts with fork()): an express 5 +
  * express-session app per contestant, each with its own node-redis client and port on 127.0.0.1.
- * Only the contestant under load gets requests; the others sit idle.
+ * Only the contestant under load gets requests; the others sit idle, so the process's CPU time in
+ * a phase is what that contestant cost.
  *
  * IPC: sends `{ type: "ready", ports }` once listening; answers `{ type: "take" }` with
- * `{ type: "sent", sent }` (the Redis commands its clients wrote since the last take) and exits on
- * `{ type: "stop" }`.
+ * `{ type: "sent", sent, cpuUsec }` (the Redis commands its clients wrote and the process's user +
+ * system CPU time since the last take) and exits on `{ type: "stop" }`.
  */
+import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import session from "express-session";
@@ -18,13 +20,16 @@ import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
-export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
+export const CONTESTANTS = ["connect-redis", "ours", "ours-encrypted", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
 
 export type ParentMessage = { type: "take" } | { type: "stop" };
 export type ChildMessage =
   | { type: "ready"; ports: Record<Contestant, number> }
-  | { type: "sent"; sent: ReturnType<ReturnType<typeof trackRedisWrites>> };
+  | { type: "sent"; sent: ReturnType<ReturnType<typeof trackRedisWrites>>; cpuUsec: number };
+
+/** One key for every app process (each reads the sessions the others wrote); a bench needs no secret. */
+const BENCH_KEY = createHash("sha256").update("redis-session-store bench key").digest();
 
 interface BenchSession {
   passport?: { user?: string };
@@ -115,6 +120,8 @@ function storeFor(contestant: Contestant, client: RedisClient, ioredis: Redis): 
       return connectRedis(client) as unknown as session.Store;
     case "ours":
       return ours(client) as unknown as session.Store;
+    case "ours-encrypted":
+      return ours(client, { prefix: "ours-enc:", encryption: { keys: [{ id: "bench", key: BENCH_KEY }] } }) as unknown as session.Store;
     case "ours-touch60":
       return ours(client, { touchAfter: 60 }) as unknown as session.Store;
     case "raw":
@@ -192,9 +199,12 @@ async function main(): Promise<void> {
     ports[contestant] = (server.address() as AddressInfo).port;
   }
   take(); // the connection handshakes are not part of any phase
+  let cpu = process.cpuUsage();
   process.on("message", async (message: ParentMessage) => {
     if (message.type === "take") {
-      process.send?.({ type: "sent", sent: take() } satisfies ChildMessage);
+      const used = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
+      process.send?.({ type: "sent", sent: take(), cpuUsec: used.user + used.system } satisfies ChildMessage);
     } else if (message.type === "stop") {
       for (const server of servers) server.closeAllConnections();
       await Promise.allSettled([

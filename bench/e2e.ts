@@ -22,6 +22,7 @@ const USERS = 500;
 const NAMES: Record<Contestant, string> = {
   "connect-redis": "connect-redis 10 (baseline)",
   ours: "ours, defaults (index on)",
+  "ours-encrypted": "ours, encryption on (defaults + AES-256-GCM)",
   "ours-touch60": "ours, touchAfter: 60",
   raw: "raw node-redis (GET/SET PX/PEXPIRE/DEL)",
   "ours-ioredis": "ours on ioredis 5, defaults",
@@ -60,25 +61,28 @@ async function startApps(count: number, url: string): Promise<AppProcess[]> {
   );
 }
 
-function takeSent(app: AppProcess): Promise<SentCommands> {
+function takeSent(app: AppProcess): Promise<{ sent: SentCommands; cpuUsec: number }> {
   return new Promise((resolve) => {
     const onMessage = (message: ChildMessage) => {
       if (message.type !== "sent") return;
       app.child.off("message", onMessage);
-      resolve(message.sent);
+      resolve({ sent: message.sent, cpuUsec: message.cpuUsec });
     };
     app.child.on("message", onMessage);
     app.child.send({ type: "take" } satisfies ParentMessage);
   });
 }
 
-async function takeAll(apps: AppProcess[]): Promise<SentCommands> {
+/** The Redis commands every app process sent, and the CPU time they used, since the last take. */
+async function takeAll(apps: AppProcess[]): Promise<{ sent: SentCommands; cpuUsec: number }> {
   const total: SentCommands = { sent: {}, queued: {} };
+  let cpuUsec = 0;
   for (const part of await Promise.all(apps.map(takeSent))) {
+    cpuUsec += part.cpuUsec;
     for (const kind of ["sent", "queued"] as const)
-      for (const [name, count] of Object.entries(part[kind])) total[kind][name] = (total[kind][name] ?? 0) + count;
+      for (const [name, count] of Object.entries(part.sent[kind])) total[kind][name] = (total[kind][name] ?? 0) + count;
   }
-  return total;
+  return { sent: total, cpuUsec };
 }
 
 async function stopApps(apps: AppProcess[]): Promise<void> {
@@ -112,13 +116,20 @@ async function signIn(urls: string[]): Promise<string[]> {
 interface Run extends PhaseCost {
   /** Commands per request by name, as sent, and those run inside scripts. */
   mix: string;
+  /** User + system CPU time of the app processes over the phase (process.cpuUsage()). */
+  appCpuUsec: number;
   rps: number;
   p99: number;
   bad: number;
   requests: number;
 }
 
-async function load(urls: string[], cookies: string[], amount: number, connections: number): Promise<Omit<Run, keyof PhaseCost | "mix">> {
+async function load(
+  urls: string[],
+  cookies: string[],
+  amount: number,
+  connections: number,
+): Promise<Omit<Run, keyof PhaseCost | "mix" | "appCpuUsec">> {
   let next = 0;
   let last = 0;
   let ok = 0;
@@ -170,8 +181,8 @@ async function measure(apps: AppProcess[], contestant: Contestant, config: EndTo
   await settle(50);
   const after = parseInfo(await redisInfo(admin));
   const diff = diffStats(before, after);
-  const sent = await takeAll(apps);
-  return { ...run, ...phaseCost(diff, sent), mix: commandMix(diff, sent, run.requests) };
+  const { sent, cpuUsec } = await takeAll(apps);
+  return { ...run, ...phaseCost(diff, sent), mix: commandMix(diff, sent, run.requests), appCpuUsec: cpuUsec };
 }
 
 /** "get 1.00, evalsha 0.10; inside scripts: set 0.10": commands per request, by name. */
@@ -198,6 +209,7 @@ function report(runs: Map<Contestant, Run[]>): string[][] {
     const cmds = (r: Run) => perRequest(r, r.commands);
     const usec = (r: Run) => perRequest(r, r.redisUsec);
     const cpu = (r: Run) => perRequest(r, r.cpuUsec);
+    const appCpu = (r: Run) => perRequest(r, r.appCpuUsec);
     const bad = mine.reduce((sum, r) => sum + r.bad, 0);
     const unseen = mine.reduce((sum, r) => sum + r.unseen, 0);
     const notes = [bad ? `**${bad} non-2xx/errors**` : "", unseen ? `**${unseen} sent commands missing from commandstats**` : ""]
@@ -210,6 +222,7 @@ function report(runs: Map<Contestant, Run[]>): string[][] {
       median(mine.map((r) => perRequest(r, r.inner))).toFixed(2),
       `${median(mine.map(usec)).toFixed(1)} (${ratio(mine, usec)})`,
       `${median(mine.map(cpu)).toFixed(1)} (${ratio(mine, cpu)})`,
+      `${median(mine.map(appCpu)).toFixed(1)} (${ratio(mine, appCpu)})`,
       fmtMs(median(mine.map((r) => r.p99))),
       notes || "-",
     ];
@@ -225,6 +238,7 @@ export async function endToEnd(config: EndToEndConfig): Promise<string> {
     "inside scripts/request",
     "Redis µs/request (vs)",
     "Redis CPU µs/request (vs)",
+    "app CPU µs/request (vs)",
     "p99 latency",
     "notes",
   ];
@@ -265,7 +279,8 @@ export async function endToEnd(config: EndToEndConfig): Promise<string> {
     "",
     "Commands/request: the commands the apps' clients sent (an EVALSHA is one command; what runs inside it is the next column). " +
       "Redis µs/request: INFO commandstats usec over the measured phase, with script and EXEC inner commands counted once. " +
-      "Redis CPU: redis-server main-thread user + sys CPU (INFO cpu), which also covers network I/O. See bench/README.md.",
+      "Redis CPU: redis-server main-thread user + sys CPU (INFO cpu), which also covers network I/O. " +
+      "App CPU: user + system CPU of the app processes over the phase (process.cpuUsage()). See bench/README.md.",
   );
   return parts.join("\n");
 }
