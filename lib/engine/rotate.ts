@@ -42,6 +42,14 @@ export interface RotateOptions {
 
 const COUNTS = ["seen", "reencrypted", "fields", "skipped", "unreadable"] as const;
 
+/**
+ * The hashes of a session whose values are sealed, each with the purpose its values are sealed
+ * for: rotate() moves them with the session. Plain integers (counters) are left as they are.
+ */
+const SEALED_HASHES: readonly { key(keys: Keys, sid: string, session: string): string; purpose(name: string): string }[] = [
+  { key: (keys, sid, session) => keys.fields(sid, session), purpose: fieldPurpose },
+];
+
 function sha1(value: string): string {
   return createHash("sha1").update(value, "utf8").digest("hex");
 }
@@ -72,7 +80,7 @@ export async function* rotate(driver: Driver, keys: Keys, stored: StoredValues, 
     }
   };
   /** One slot's sessions: read, re-sealed, written back where unchanged. Counted once it succeeds. */
-  const rotateSlot = async (group: { sid: string; session: string; fields: string }[]): Promise<Counts> => {
+  const rotateSlot = async (group: { sid: string; session: string; hashes: string[] }[]): Promise<Counts> => {
     const counts: Counts = { seen: 0, reencrypted: 0, fields: 0, skipped: 0, unreadable: 0 };
     const reads = await readForRotation(driver, group);
     const replacements: Replacement[] = [];
@@ -81,14 +89,19 @@ export async function* rotate(driver: Driver, keys: Keys, stored: StoredValues, 
         const read = reads[i];
         if (!read) return; // expired or destroyed since the SCAN
         counts.seen++;
-        const [value, ...fields] = await Promise.all([
+        const fields = read.hashes.flatMap((hash, h) => hash.map(([name, old]) => ({ key: item.hashes[h] as string, h, name, old })));
+        const [value, ...sealed] = await Promise.all([
           resealed(counts, read.value, item.sid, "session"),
-          ...read.fields.map(([name, field]) => (INTEGER.test(field) ? undefined : resealed(counts, field, item.sid, fieldPurpose(name)))),
+          ...fields.map(({ h, name, old }) =>
+            INTEGER.test(old)
+              ? undefined
+              : resealed(counts, old, item.sid, (SEALED_HASHES[h] as (typeof SEALED_HASHES)[number]).purpose(name)),
+          ),
         ]);
         if (value !== undefined) replacements.push({ key: item.session, field: "", readSha: sha1(read.value), value });
-        fields.forEach((field, f) => {
-          const [name, old] = read.fields[f] as [string, string];
-          if (field !== undefined) replacements.push({ key: item.fields, field: name, readSha: sha1(old), value: field });
+        fields.forEach(({ key, name, old }, f) => {
+          const field = sealed[f];
+          if (field !== undefined) replacements.push({ key, field: name, readSha: sha1(old), value: field });
         });
       }),
     );
@@ -106,7 +119,7 @@ export async function* rotate(driver: Driver, keys: Keys, stored: StoredValues, 
       .filter((key) => key.startsWith(keys.prefix))
       .map((session) => {
         const sid = keys.sid(session);
-        return { sid, session, fields: keys.fields(sid, session) };
+        return { sid, session, hashes: SEALED_HASHES.map((hash) => hash.key(keys, sid, session)) };
       });
     // A slot's read and write run again after a failover: a value written already is current, and skipped.
     const slots = await Promise.all(

@@ -1,57 +1,63 @@
 /**
- * What rotate() reads and writes: the stored values of a batch of sessions (each with its fields),
+ * What rotate() reads and writes: the stored values of a batch of sessions (each with its hashes),
  * and a compare-and-set that replaces a value only if it is still the one read, so a save made
  * meanwhile is never overwritten with an older session. Both take the keys of one slot.
  */
 import { type Driver, isNil, Script } from "../driver/driver.js";
 
 /**
- * KEYS: session1, fields1, session2, fields2, ... (one slot).
- * Reply: flat { exists1 (1/0), value1 ("" when gone), { name, value, ... } (fields1), ... }.
+ * KEYS: session1, its hashes (ARGV[1] of them), session2, its hashes, ... (one slot).
+ * ARGV: hashes per session.
+ * Reply: flat { exists1 (1/0), value1 ("" when gone), { name, value, ... } per hash, ... }.
  */
 const ROTATE_READ = new Script(`#!lua flags=no-writes
+local hashes = tonumber(ARGV[1])
 local out = {}
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, hashes + 1 do
   local value = redis.call('GET', KEYS[i])
-  if value then
-    out[#out + 1] = 1
-    out[#out + 1] = value
-    out[#out + 1] = redis.call('HGETALL', KEYS[i + 1])
-  else
-    out[#out + 1] = 0
-    out[#out + 1] = ''
-    out[#out + 1] = {}
+  out[#out + 1] = value and 1 or 0
+  out[#out + 1] = value or ''
+  for h = 1, hashes do
+    if value then out[#out + 1] = redis.call('HGETALL', KEYS[i + h]) else out[#out + 1] = {} end
   end
 end
 return out
 `);
 
-/** A session as rotate() read it: undefined when gone, else its value and its fields as [name, value] pairs. */
+/** A session as rotate() read it: its value, and each of its hashes as [name, value] pairs. */
 export interface RotationRead {
   value: string;
-  fields: [string, string][];
+  hashes: [string, string][][];
 }
 
+/** The sessions of one slot with their hashes (each item names as many); undefined where a session is gone. */
 export function readForRotation(
   driver: Driver,
-  items: readonly { session: string; fields: string }[],
+  items: readonly { session: string; hashes: readonly string[] }[],
 ): Promise<(RotationRead | undefined)[]> {
+  const perSession = items[0]?.hashes.length ?? 0;
   return driver
     .script<unknown[]>(
       ROTATE_READ,
-      items.flatMap((item) => [item.session, item.fields]),
-      [],
+      items.flatMap((item) => [item.session, ...item.hashes]),
+      [perSession],
     )
     .then((flat) =>
       items.map((_, i) => {
-        if (Number(flat[3 * i]) !== 1) return undefined;
-        const list = flat[3 * i + 2];
-        const fields: [string, string][] = [];
-        if (Array.isArray(list)) for (let f = 0; f < list.length; f += 2) fields.push([String(list[f]), String(list[f + 1])]);
-        else if (list && typeof list === "object") for (const [name, value] of Object.entries(list)) fields.push([name, String(value)]);
-        return { value: String(flat[3 * i + 1]), fields };
+        const at = i * (2 + perSession);
+        if (Number(flat[at]) !== 1) return undefined;
+        const hashes = Array.from({ length: perSession }, (_, h) => pairs(flat[at + 2 + h]));
+        return { value: String(flat[at + 1]), hashes };
       }),
     );
+}
+
+/** HGETALL's reply as [name, value] pairs: a flat list (RESP2), or a map. */
+function pairs(reply: unknown): [string, string][] {
+  const out: [string, string][] = [];
+  if (Array.isArray(reply)) for (let f = 0; f < reply.length; f += 2) out.push([String(reply[f]), String(reply[f + 1])]);
+  else if (reply && typeof reply === "object") for (const [name, value] of Object.entries(reply)) out.push([name, String(value)]);
+  return out;
 }
 
 /**
