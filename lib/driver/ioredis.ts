@@ -19,10 +19,11 @@
  * take as they do node-redis 6's. None of the commands the store sends answers with a map.
  */
 import { RedisUnavailableError } from "../errors.js";
-import { type ClusterNodes, ClusterScan, resumableNodeScan, scanNode } from "./cluster-scan.js";
+import { type ClusterNodes, ClusterScan } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
+import { resumableNodeScan, scanNode } from "./node-scan.js";
 import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 

@@ -4,11 +4,12 @@
  * then; nothing per call asks which client or topology this is.
  */
 import { RedisUnavailableError } from "../errors.js";
-import { ClusterScan, resumableNodeScan, scanNode } from "./cluster-scan.js";
+import { ClusterScan } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
 import { type ClusterClient, type NodeClient, nodeRedisNodes } from "./node-redis-cluster.js";
+import { resumableNodeScan, scanNode } from "./node-scan.js";
 import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
