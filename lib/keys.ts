@@ -174,6 +174,11 @@ export class Keys {
     return this.fieldsPrefix + this.member(sid, sessionKey);
   }
 
+  /** A session's info (a hash), in its session's slot like the meta key. */
+  info(sid: string, sessionKey = this.session(sid)): string {
+    return this.infoPrefix + this.member(sid, sessionKey);
+  }
+
   user(userId: string): string {
     return `${this.indexPrefix}user:${userId}`;
   }

@@ -19,10 +19,11 @@
  * take as they do node-redis 6's. None of the commands the store sends answers with a map.
  */
 import { RedisUnavailableError } from "../errors.js";
-import { type ClusterNodes, ClusterScan, scanNode } from "./cluster-scan.js";
+import { type ClusterNodes, ClusterScan } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
+import { resumableNodeScan, scanNode } from "./node-scan.js";
 import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
@@ -163,6 +164,15 @@ export class IoredisDriver implements Driver {
     }
     if (!this.ready) throw notReady();
     yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
+  }
+
+  async *scanFrom(pattern: string, count: number, cursor: string | undefined): AsyncGenerator<{ keys: string[]; cursor: string }> {
+    if (!this.ready) throw notReady();
+    if (this.#clusterScan) {
+      yield* this.#clusterScan.resumable(pattern, count, cursor);
+      return;
+    }
+    yield* resumableNodeScan((at) => this.command(undefined, ["SCAN", at, "MATCH", pattern, "COUNT", String(count)]), cursor);
   }
 
   retry<T>(step: () => Promise<T>): Promise<T> {

@@ -12,12 +12,13 @@ import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
 import type { SessionFields } from "../engine/fields.js";
+import type { RotateProgress } from "../engine/rotate.js";
 import type { ActiveSession, UserSession } from "../engine/user-index.js";
 import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents } from "./calls.js";
+import { attempt, checkCount, checkRotate, checkSeconds, checkSid, checkUserId, type RedisStoreEvents, type RotateCall } from "./calls.js";
 import { deviceToRecord } from "./devices.js";
 import { UserCalls } from "./user-calls.js";
 
@@ -85,7 +86,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
     this.#shape = shape;
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
-    this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize);
+    this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize, this.options.encryption);
     this.#engine = new Engine<S>({
       driver,
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
@@ -101,6 +102,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       // Every save here is a full one (these frameworks extend a session by saving it): no repeat saves to check.
       ownerOfValue: () => undefined,
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
+      stored: { encryption: this.options.encryption, report: (error) => this.#reportDecode(error) },
       report: ({ type, ...event }) => this.emit(type, event as never),
     });
     this.#users = new UserCalls(this.#engine);
@@ -126,7 +128,8 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
         await this.#engine.destroy([sid], "expired", false);
         return true;
       }
-      const value = this.#codec.encode(sid, session);
+      const encoded = this.#codec.encode(sid, session);
+      const value = typeof encoded === "string" ? encoded : await encoded;
       const owner = ownerOf(this.options.userId, session);
       const device = deviceToRecord(options.device, owner, options.anonymousDevice ?? false);
       return this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: options.mustExist ?? false, device });
@@ -192,6 +195,16 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
   /** Destroys every session of this store and drops the per-user index. */
   clear(): Promise<void> {
     return attempt(() => this.#engine.bulk.clear());
+  }
+
+  /**
+   * Rewrites every session and field still stored in an older form: under an older key (or
+   * plaintext, with `acceptPlaintext`) when encryption is on; encrypted, with `decryptWith`, when it
+   * is off. Yields progress after each batch; pass its `cursor` to a later call to carry on. Safe
+   * while the app serves: a value is replaced only if unchanged since it was read, keeping its expiry.
+   */
+  rotate(options: RotateCall = {}): AsyncGenerator<RotateProgress> {
+    return this.#engine.rotate(checkRotate(options, this.options));
   }
 
   /** A function `ttl` wins; else the framework's lifetime; else the `ttl` seconds. null: no expiry (disableTTL). */
