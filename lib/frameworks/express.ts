@@ -14,7 +14,17 @@ import type { ActiveSession as EngineActiveSession, UserSession as EngineUserSes
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents, settle } from "./calls.js";
+import {
+  attempt,
+  type Callback,
+  checkCount,
+  checkReason,
+  checkSeconds,
+  checkSid,
+  checkUserId,
+  type RedisStoreEvents,
+  settle,
+} from "./calls.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
 import { StoreBase } from "./store-base.js";
@@ -196,13 +206,18 @@ export class RedisStore extends StoreBase {
     });
   }
 
-  /** Deletes a session and leaves a tombstone (reason "logout"), so no late set() or touch() brings it back. */
-  destroy(sid: string, callback?: Callback<void>): Promise<void> {
+  /**
+   * Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. The
+   * tombstone keeps `reason` (default "logout"; an admin signing a session out might pass "admin").
+   */
+  destroy(sid: string, options?: { reason?: string } | Callback<void>, callback?: Callback<void>): Promise<void> {
+    const done = typeof options === "function" ? options : callback;
+    const given = typeof options === "function" ? undefined : options;
     return settle(
       attempt(async () => {
-        await this.#engine.destroy([checkSid(sid)], "logout");
+        await this.#engine.destroy([checkSid(sid)], checkReason(given?.reason ?? "logout"));
       }),
-      callback,
+      done,
     );
   }
 
