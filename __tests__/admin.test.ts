@@ -13,6 +13,7 @@ import { createClient } from "redis";
 import request from "supertest";
 import { adminRouter } from "../lib/admin";
 import { RedisStore } from "../lib/index";
+import { RedisSessions } from "../lib/koa";
 import { closeServer, listen } from "./helpers/http-client";
 import { removeDir, startRedis } from "./helpers/redis-server";
 import { type TestClient, useTestClient } from "./helpers/test-client";
@@ -412,6 +413,26 @@ describe("mounted in express 4", () => {
       .send({ reason: "parsed" });
     expect((await store.revocation(device.id))?.reason).toBe("parsed");
   });
+});
+
+test("the Koa and React Router adapters' store (RedisSessions) serves the admin router too", async () => {
+  const sessions = new RedisSessions({ client, prefix: prefix() });
+  await sessions.set("koa-1", { userId: "nina" });
+  await sessions.set("koa-2", { userId: "nina" });
+  const app = express();
+  app.use("/admin", adminRouter(sessions, { authorize: () => true }));
+  const { server, port } = await listen(app);
+  servers.push(server);
+  const at = `http://127.0.0.1:${port}`;
+  const listed = await request(at).get("/admin/api/users/nina/sessions").expect(200);
+  expect(listed.body.sessions.map((s: { id: string }) => s.id).sort()).toEqual(["koa-1", "koa-2"]);
+  await request(at)
+    .delete("/admin/api/sessions/koa-1")
+    .set("Origin", at)
+    .expect(200, { id: "koa-1", userId: "nina", signedOut: true, reason: "admin" });
+  expect((await sessions.revocation("koa-1"))?.reason).toBe("admin");
+  await request(at).post("/admin/api/users/nina/sign-out").set("Origin", at).send({ reason: "koa" }).expect(200);
+  expect(await sessions.get("koa-2")).toBeNull();
 });
 
 test("Redis down: 503 saying so, and onError hears the store's error", async () => {
