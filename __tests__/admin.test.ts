@@ -143,6 +143,17 @@ describe("authorize decides every request", () => {
     expect(heard).toEqual([new Error("database password is hunter2")]);
   });
 
+  test("an authorize that returns no boolean (a forgotten return, a user object) fails closed: 500, and onError says why", async () => {
+    const forgot = await adminApp({ authorize: (() => undefined) as never });
+    await request(forgot.origin).get("/admin/sessions/api/active-users").expect(500, { error: "internal error" });
+    const user = await adminApp({ authorize: (() => ({ role: "admin" })) as never });
+    await request(user.origin).get("/admin/sessions").expect(500);
+    expect([...forgot.heard, ...user.heard]).toEqual([
+      new TypeError('redis-session-store: option "authorize" must return true or false (or a promise of one), got undefined'),
+      new TypeError('redis-session-store: option "authorize" must return true or false (or a promise of one), got an object'),
+    ]);
+  });
+
   test("an async authorize is awaited: resolving true lets in, false refuses, a rejection is a 500", async () => {
     const later = <T>(value: T) => new Promise<T>((resolve) => setImmediate(() => resolve(value)));
     const yes = await adminApp({ authorize: () => later(true) });

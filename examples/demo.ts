@@ -357,7 +357,8 @@ function deviceItem(s: ListedSession, current: boolean): string {
     : `<form method="post" action="/devices/sign-out"><input type="hidden" name="device" value="${handle}"><button class="danger">Sign out</button></form>`;
   const signedIn = s.createdAt ? `Signed in ${dateTime(s.createdAt)}` : "Signed in earlier";
   // lastActive is null when the activity record was pruned (see docs/design.md, "Pruning").
-  const active = current ? "Active now" : s.lastActive ? `Last active ${duration(Date.now() - s.lastActive.getTime())} ago` : "";
+  const idle = s.lastActive ? Date.now() - s.lastActive.getTime() : undefined;
+  const active = current ? "Active now" : idle === undefined ? "" : `Last active ${idle < 60_000 ? "just now" : `${duration(idle)} ago`}`;
   const agent = s.device ? ` title="${escapeHtml(s.device.userAgent)}"` : "";
   return `<li class="device${current ? " current" : ""}" data-device="${handle}"${current ? ' data-current="1"' : ""}>
   <div class="what"><div class="name"${agent}>${escapeHtml(name)}${current ? ' <span class="badge">This device</span>' : ""}</div>

@@ -22,7 +22,7 @@ import { ADMIN_CSS, ADMIN_JS, adminHtml } from "./page.js";
 export interface AdminRouterOptions<Req extends AdminRequest = AdminRequest> {
   /**
    * Decides, for every request to the router, whether it comes from an admin: true lets it through,
-   * false answers 403. May be async. A throw answers 500 (its message is not sent) and goes to `onError`.
+   * false answers 403. May be async. Anything but a boolean answers 500 and goes to `onError`. A throw answers 500 (its message is not sent) and goes to `onError`.
    */
   authorize: (req: Req) => boolean | Promise<boolean>;
   /**
@@ -111,7 +111,13 @@ export function adminRouter<Req extends AdminRequest = AdminRequest>(
     }
     void (async () => {
       try {
-        if (!(await authorize(req))) throw new HttpError(403, "not authorized");
+        const verdict = await authorize(req);
+        // Fails closed, and says so: a forgotten `return` or a user object is a bug to hear of, not a pass.
+        if (typeof verdict !== "boolean") {
+          const given = verdict === null ? "null" : typeof verdict === "object" ? "an object" : String(verdict);
+          throw new TypeError(`redis-session-store: option "authorize" must return true or false (or a promise of one), got ${given}`);
+        }
+        if (!verdict) throw new HttpError(403, "not authorized");
         if (found instanceof HttpError) throw found;
         if (method !== "GET" && method !== "HEAD" && !sameOrigin(req, allowed)) {
           throw new HttpError(403, "cross-origin request refused: a change must come from this site's own pages");
