@@ -169,6 +169,23 @@ describe("express-session with RedisStore", () => {
     expect(await client.pTTL(key)).toBeGreaterThan(50_000);
   });
 
+  test("a cookie without maxAge (the store's ttl): Redis skips a touch within touchAfter; touchAfter: 0 sends each one", async () => {
+    for (const [touchAfter, moves] of [
+      ["auto", false],
+      [0, true],
+    ] as const) {
+      const { server, prefix } = app({}, { ttl: 3600, touchAfter });
+      const first = await request(server).get("/view");
+      const key = `${prefix}${first.body.id}`;
+      // Shorten the key by less than "auto" (1% of an hour: 36 s): a touch that would undo it is not worth a write.
+      await client.pExpire(key, 3_590_000);
+      await request(server).get("/peek").set("Cookie", cookieOf(first)).expect(200);
+      const ttl = await client.pTTL(key);
+      if (moves) expect(ttl).toBeGreaterThan(3_595_000);
+      else expect(ttl).toBeLessThanOrEqual(3_590_000);
+    }
+  });
+
   test("a concurrent save is never lost to another request's touch", async () => {
     const { server, store } = app({ cookie: { maxAge: 60_000 } });
     const first = await request(server).get("/view");

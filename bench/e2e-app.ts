@@ -3,9 +3,7 @@
  * express-session app per contestant, each with its own node-redis client and port on 127.0.0.1.
  * Only the contestant under load gets requests; the others sit idle.
  *
- * IPC: sends `{ type: "ready", ports }` once listening; answers `{ type: "take" }` with
- * `{ type: "sent", sent }` (the Redis commands its clients wrote since the last take) and exits on
- * `{ type: "stop" }`.
+ * The routes and the IPC with the bench process are e2e-harness.ts's.
  */
 import type { AddressInfo } from "node:net";
 import express from "express";
@@ -14,17 +12,13 @@ import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { RedisStore as OurStore } from "../lib/index.js";
 import { DAY_MS } from "./common.js";
+import { serveParent } from "./e2e-harness.js";
 import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
 export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
-
-export type ParentMessage = { type: "take" } | { type: "stop" };
-export type ChildMessage =
-  | { type: "ready"; ports: Record<Contestant, number> }
-  | { type: "sent"; sent: ReturnType<ReturnType<typeof trackRedisWrites>> };
 
 interface BenchSession {
   passport?: { user?: string };
@@ -162,7 +156,7 @@ async function startApp(store: session.Store) {
       return;
     }
     s.visits = (s.visits ?? 0) + 1;
-    res.json({ visits: s.visits });
+    res.json({ user: s.passport.user, visits: s.visits });
   });
   const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
@@ -172,7 +166,7 @@ async function startApp(store: session.Store) {
 
 async function main(): Promise<void> {
   const url = process.env.BENCH_REDIS_URL;
-  if (!url || !process.send) throw new Error("e2e-app.ts runs as a child of e2e.ts (fork, BENCH_REDIS_URL)");
+  if (!url) throw new Error("e2e-app.ts runs as a child of e2e.ts (fork, BENCH_REDIS_URL)");
   const take = trackRedisWrites(Number(new URL(url).port));
   const clients: RedisClient[] = [];
   const ioClients: Redis[] = [];
@@ -191,21 +185,14 @@ async function main(): Promise<void> {
     servers.push(server);
     ports[contestant] = (server.address() as AddressInfo).port;
   }
-  take(); // the connection handshakes are not part of any phase
-  process.on("message", async (message: ParentMessage) => {
-    if (message.type === "take") {
-      process.send?.({ type: "sent", sent: take() } satisfies ChildMessage);
-    } else if (message.type === "stop") {
-      for (const server of servers) server.closeAllConnections();
-      await Promise.allSettled([
-        ...servers.map((s) => new Promise((resolve) => s.close(resolve))),
-        ...clients.map((c) => c.quit()),
-        ...ioClients.map(async (c) => c.disconnect()),
-      ]);
-      process.exit(0);
-    }
+  serveParent(ports, take, async () => {
+    for (const server of servers) server.closeAllConnections();
+    await Promise.allSettled([
+      ...servers.map((s) => new Promise((resolve) => s.close(resolve))),
+      ...clients.map((c) => c.quit()),
+      ...ioClients.map(async (c) => c.disconnect()),
+    ]);
   });
-  process.send({ type: "ready", ports } satisfies ChildMessage);
 }
 
 // Imported for its types by e2e.ts; runs only as the forked child.

@@ -7,9 +7,9 @@
  * Environment:
  *   BENCH_SIZES=100000,1000000   store sizes of the bulk workload; the largest is also the per-user
  *                                workload's large size (BENCH_SIZES=100000 for a quick run)
- *   BENCH_ONLY=hot,bulk,user,e2e  run only these workloads
+ *   BENCH_ONLY=hot,bulk,user,e2e,frameworks  run only these workloads
  *   BENCH_ROUNDS=5               measured rounds of the hot path and the end-to-end workloads
- *   BENCH_E2E_REQUESTS=20000     requests per measured run of the end-to-end workload
+ *   BENCH_E2E_REQUESTS=20000     requests per measured run of the end-to-end workloads (express, frameworks)
  *   BENCH_WRITE_DOCS=1           let a partial run (BENCH_ONLY) write docs/benchmarks.md too
  */
 
@@ -23,12 +23,16 @@ import { removeDir, startRedis } from "../__tests__/helpers/redis-server.js";
 import { bulk } from "./bulk.js";
 import { envInt, envList, log } from "./common.js";
 import { endToEnd } from "./e2e.js";
+import { frameworks } from "./frameworks.js";
 import { hotPath } from "./hot-path.js";
 import { perUser } from "./per-user.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const started = Date.now();
-const only = new Set((process.env.BENCH_ONLY ?? "hot,bulk,user,e2e").split(",").map((s) => s.trim()));
+const WORKLOADS = ["hot", "bulk", "user", "e2e", "frameworks"];
+const only = new Set((process.env.BENCH_ONLY || WORKLOADS.join(",")).split(",").map((s) => s.trim()));
+const unknown = [...only].filter((key) => !WORKLOADS.includes(key));
+if (unknown.length) throw new Error(`BENCH_ONLY: unknown workload(s) ${unknown.join(", ")}; known: ${WORKLOADS.join(", ")}`);
 const sizes = envList("BENCH_SIZES", [100_000, 1_000_000]);
 const rounds = envInt("BENCH_ROUNDS", 5);
 
@@ -77,6 +81,15 @@ try {
       connections: 32,
       rounds: Math.max(3, Math.ceil(rounds / 2)),
       processes: [1, 4],
+    }),
+  );
+  await section("frameworks", () =>
+    frameworks({
+      url: server.url,
+      admin,
+      requests: envInt("BENCH_E2E_REQUESTS", 20_000),
+      connections: 32,
+      rounds: Math.max(3, Math.ceil(rounds / 2)),
     }),
   );
 } finally {

@@ -4,6 +4,8 @@
  * Sessions:       prefix + sid                      (connect-redis's layout, unchanged)
  * Session meta:   indexPrefix + "s:{" + tag + "}" + sid
  *                 in the same cluster slot as the session key, so one script can touch both
+ * Session fields: indexPrefix + "f:{" + tag + "}" + sid   (a hash, store.fields(sid)), same slot
+ * Session info:   indexPrefix + "i:{" + tag + "}" + sid   (a hash: createdAt, device), same slot
  * User index:     indexPrefix + "user:" + userId
  * Activity:       indexPrefix + "{active}users", indexPrefix + "{active}sessions" (one slot)
  */
@@ -99,6 +101,16 @@ export function sidOfMember(member: string): string {
   return member.startsWith("{") && end > 0 ? member.slice(end + 1) : member;
 }
 
+/** A session's keys, all in one slot. */
+export interface SessionKeys {
+  sid: string;
+  session: string;
+  meta: string;
+  fields: string;
+  /** createdAt ("c", ms on Redis's clock) and device ("d", as the device tracker stored it). */
+  info: string;
+}
+
 /** Key builder bound to one store's prefixes. */
 export class Keys {
   readonly sessionPattern: string;
@@ -140,11 +152,16 @@ export class Keys {
     return this.metaPrefix + this.member(sid, sessionKey);
   }
 
-  /** A session's three keys (session, meta, fields), all in one slot. */
-  sessionKeys(sid: string): { sid: string; session: string; meta: string; fields: string } {
+  /** A session's four keys (session, meta, fields, info), all in one slot. */
+  sessionKeys(sid: string): SessionKeys {
     const session = this.session(sid);
     const member = this.member(sid, session);
-    return { sid, session, meta: this.metaPrefix + member, fields: this.fieldsPrefix + member };
+    return { sid, session, meta: this.metaPrefix + member, fields: this.fieldsPrefix + member, info: this.infoPrefix + member };
+  }
+
+  /** What an info key name starts with, before the member. */
+  get infoPrefix(): string {
+    return `${this.indexPrefix}i:`;
   }
 
   /** What a fields key name starts with, before the member. */

@@ -101,6 +101,13 @@ export interface RedisStoreOptions {
   maxFields?: number;
   /** Largest field value, in bytes of its JSON. @default 65536 (64 KiB) */
   maxFieldSize?: number;
+  /**
+   * Seconds a session may live from its first save (its `createdAt`), however active it is: OWASP's
+   * absolute timeout beside the idle timeout that the cookie's maxAge gives. No save or touch
+   * extends a session past it, and get() after it returns null. `0` turns it off.
+   * @default 0
+   */
+  absoluteTimeout?: number;
 }
 
 /** {@link RedisStoreOptions} with every default filled in. */
@@ -121,6 +128,7 @@ export interface ResolvedOptions {
   readonly maxSessionSize: number;
   readonly maxFields: number;
   readonly maxFieldSize: number;
+  readonly absoluteTimeout: number;
 }
 
 const KNOWN = new Set([
@@ -140,6 +148,7 @@ const KNOWN = new Set([
   "maxSessionSize",
   "maxFields",
   "maxFieldSize",
+  "absoluteTimeout",
 ]);
 
 /** The default owner of a session: `userId`, else passport's serialized user. */
@@ -306,5 +315,6 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     maxSessionSize: integer(options, "maxSessionSize", 1048576, 1),
     maxFields: integer(options, "maxFields", 100, 1),
     maxFieldSize: integer(options, "maxFieldSize", 65536, 1),
+    absoluteTimeout: integer(options, "absoluteTimeout", 0, 0),
   });
 }

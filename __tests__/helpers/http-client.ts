@@ -41,6 +41,8 @@ export interface SendOptions {
   /** No answer after this many ms: the request is destroyed and reported with status 0. */
   boundMs?: number;
   body?: unknown;
+  /** Extra request headers (e.g. user-agent). */
+  headers?: Record<string, string>;
 }
 
 /** Sends one request to 127.0.0.1:port and resolves with its outcome; never rejects. */
@@ -55,7 +57,7 @@ export function send(port: number, method: string, path: string, options: SendOp
       clearTimeout(timer);
       resolve({ ...outcome, ms: Date.now() - started });
     };
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     const cookie = options.jar?.header();
     if (cookie) headers.cookie = cookie;
     if (payload !== undefined) {

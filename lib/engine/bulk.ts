@@ -86,9 +86,10 @@ export class Bulk<S> {
       await this.driver.command(users, ["UNLINK", this.keys.activeSessions, users]);
     }
     // 2. Everything else under the prefix: anonymous sessions, and any an index missed; then the
-    //    fields of sessions that are gone now.
+    //    fields and info of sessions that are gone now.
     await this.sweep.unlinkAll(scanCount);
     await this.sweep.unlinkAll(scanCount, this.keys.fieldsPrefix);
+    await this.sweep.unlinkAll(scanCount, this.keys.infoPrefix);
   }
 
   /**

@@ -35,6 +35,8 @@ export interface EngineOptions<S> {
   indexed: boolean;
   /** How long a tombstone lives, ms; 0: none. */
   tombstoneMs: number;
+  /** How long a session may live from its createdAt, however active, ms; 0: no limit. */
+  absoluteMs: number;
   /** Destroy the least recently active sessions of a user beyond this many; 0: unlimited. */
   maxSessionsPerUser: number;
   scanCount: number;
@@ -63,6 +65,11 @@ export type StoreEvent =
 const AUTO_TOUCH_SHARE = 0.01;
 const AUTO_TOUCH_MAX_MS = 60_000;
 
+/** The auto touchAfter for a lifetime, in ms. */
+function autoBound(ttlMs: number): number {
+  return Math.min(Math.floor(ttlMs * AUTO_TOUCH_SHARE), AUTO_TOUCH_MAX_MS);
+}
+
 /** A touch, with the expiry (ms, this process's clock) the session had when the request loaded it, if known. */
 export type Touch = TouchRequest & {
   loadedExpireAt?: number | undefined;
@@ -87,19 +94,19 @@ export class Engine<S> {
   #checkEviction: boolean;
 
   constructor(options: EngineOptions<S>) {
-    const { driver, keys, indexed, tombstoneMs } = options;
+    const { driver, keys, indexed, tombstoneMs, absoluteMs } = options;
     this.driver = driver;
     this.keys = keys;
     this.#options = options;
     this.#tombstones = tombstoneMs > 0;
     this.#checkEviction = indexed;
     // The one place that looks at the topology.
-    const scripts = indexed || tombstoneMs > 0;
+    const scripts = indexed || tombstoneMs > 0 || absoluteMs > 0;
     this.#writes = !scripts
       ? new PlainWrites(driver, keys)
       : indexed && !driver.sharded
-        ? new AtomicWrites(driver, keys, tombstoneMs)
-        : new PartWrites(driver, keys, tombstoneMs, indexed);
+        ? new AtomicWrites(driver, keys, tombstoneMs, absoluteMs)
+        : new PartWrites(driver, keys, tombstoneMs, indexed, absoluteMs);
     if (indexed) {
       const lookup = driver.sharded ? new PerSlotLookup(driver, keys) : new AtOnceLookup(driver, keys);
       this.users = new UserIndex(driver, keys, lookup, options.decode, tombstoneMs);
@@ -156,7 +163,7 @@ export class Engine<S> {
   keepsExpiry(ttlMs: number, loadedExpireAt: number | undefined): boolean {
     if (loadedExpireAt === undefined || ttlMs <= 0) return false;
     const { touchAfter } = this.#options;
-    const bound = touchAfter === "auto" ? Math.min(ttlMs * AUTO_TOUCH_SHARE, AUTO_TOUCH_MAX_MS) : touchAfter;
+    const bound = touchAfter === "auto" ? autoBound(ttlMs) : touchAfter;
     return bound > 0 && Math.abs(Date.now() + ttlMs - loadedExpireAt) < bound;
   }
 
@@ -200,7 +207,8 @@ export class Engine<S> {
       if (this.keepsExpiry(request.ttlMs, request.loadedExpireAt)) return Promise.resolve("skipped");
       return this.#writes.touch({ ...request, touchAfterMs: 0 });
     }
-    return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? 0 : touchAfter });
+    // Without the loaded expiry (a cookie without maxAge: the store's ttl), Redis compares.
+    return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? autoBound(request.ttlMs) : touchAfter });
   }
 
   /** Destroys sessions; each keeps a tombstone with its reason while tombstones are on, unless `tombstone` is false. */

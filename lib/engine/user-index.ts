@@ -3,6 +3,8 @@
  * destroyed), the activity queries, and clear()'s per-user step. Writes to the index happen in the
  * write modes. Finding and verifying a user's sessions is the lookup's (user-lookup.ts).
  */
+
+import { type Device, parseDevice } from "../device.js";
 import type { Driver } from "../driver/driver.js";
 import type { Keys } from "../keys.js";
 import type { DestroyReason } from "../scripts/destroy.js";
@@ -19,6 +21,10 @@ export interface UserSession<S = unknown> {
   expiresAt: Date | null;
   /** The last save or touch that reached Redis (Redis's clock); null when its activity record was pruned. */
   lastActive: Date | null;
+  /** The session's first save (Redis's clock); null for a session saved before the store recorded it. */
+  createdAt: Date | null;
+  /** What the device tracker recorded (see RedisStore.deviceTracker); null when nothing was recorded. */
+  device: Device | null;
 }
 
 /** One session active within a window, as listActiveSessions() yields it. */
@@ -57,6 +63,8 @@ export class UserIndex<S> {
         session,
         expiresAt: expiryOf(item.ttlMs, now),
         lastActive: item.lastActive === undefined ? null : new Date(item.lastActive),
+        createdAt: item.createdAt === undefined ? null : new Date(item.createdAt),
+        device: parseDevice(item.device),
       });
     });
     return byActivity(live);

@@ -10,10 +10,10 @@ import type { Driver } from "../driver/driver.js";
 import { type Keys, sidOfMember } from "../keys.js";
 import { type DestroyReason, destroyOwned, destroyUser } from "../scripts/destroy.js";
 import { indexRead } from "../scripts/index.js";
-import { readOwned, userSessions } from "../scripts/read.js";
+import { readOwned, type SessionInfo, userSessions } from "../scripts/read.js";
 
-/** A live session of one user, as found and verified. */
-export interface FoundSession {
+/** A live session of one user, as found and verified, with its info (createdAt, device). */
+export interface FoundSession extends SessionInfo {
   id: string;
   /** The stored value; "" when not asked for. */
   value: string;
@@ -39,7 +39,7 @@ export class AtOnceLookup implements UserLookup {
     return userSessions(
       this.driver,
       { userIndex: this.keys.user(userId), activeSessions: this.keys.activeSessions },
-      { withValues, sessionPrefix: this.keys.prefix, metaPrefix: this.keys.metaPrefix, userId },
+      { withValues, sessionPrefix: this.keys.prefix, metaPrefix: this.keys.metaPrefix, infoPrefix: this.keys.infoPrefix, userId },
     );
   }
 
@@ -53,6 +53,7 @@ export class AtOnceLookup implements UserLookup {
         sessionPrefix: this.keys.prefix,
         metaPrefix: this.keys.metaPrefix,
         fieldsPrefix: this.keys.fieldsPrefix,
+        infoPrefix: this.keys.infoPrefix,
         userId,
         except: [...except],
       },
@@ -72,10 +73,7 @@ export class PerSlotLookup implements UserLookup {
     if (!entries.length) return [];
     const ids = entries.map(sidOfMember);
     const activity = this.keys.activeSessions;
-    const items = ids.map((id, at) => {
-      const session = this.keys.session(id);
-      return { id, at, session, meta: this.keys.meta(id, session) };
-    });
+    const items = ids.map((id, at) => ({ ...this.keys.sessionKeys(id), id, at }));
     const groups = this.driver.groupBySlot(items, (item) => item.session);
     const [states, scores] = await Promise.all([
       Promise.all(groups.map((group) => readOwned(this.driver, group, withValues))),
@@ -96,6 +94,8 @@ export class PerSlotLookup implements UserLookup {
           value: state.value,
           ttlMs: state.ttlMs,
           lastActive: score === null || score === undefined ? undefined : Number(score),
+          createdAt: state.createdAt,
+          device: state.device,
         });
       });
     });

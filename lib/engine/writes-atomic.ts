@@ -16,6 +16,8 @@ export class AtomicWrites implements WriteMode {
     readonly driver: Driver,
     readonly keys: Keys,
     readonly tombstoneMs: number,
+    /** The absolute lifetime in ms from createdAt; 0: none. */
+    readonly absoluteMs: number,
   ) {}
 
   save(request: SaveRequest, countEntries: boolean): Promise<Saved | null> {
@@ -32,12 +34,13 @@ export class AtomicWrites implements WriteMode {
         activeSessions: this.keys.activeSessions,
         activeUsers: this.keys.activeUsers,
         fields: this.keys.fieldsPrefix + entry,
+        info: this.keys.infoPrefix + entry,
       },
-      { ...request, entry, countEntries },
+      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs, entry, countEntries },
     );
   }
 
-  touch({ sid, ttlMs, expiresIso, touchAfterMs }: TouchRequest): Promise<TouchResult> {
+  touch({ sid, ttlMs, expiresIso, touchAfterMs, device = "" }: TouchRequest): Promise<TouchResult> {
     const session = this.keys.session(sid);
     const entry = this.keys.member(sid, session);
     return touchAll(
@@ -48,8 +51,9 @@ export class AtomicWrites implements WriteMode {
         activeSessions: this.keys.activeSessions,
         activeUsers: this.keys.activeUsers,
         fields: this.keys.fieldsPrefix + entry,
+        info: this.keys.infoPrefix + entry,
       },
-      { ttlMs, expiresIso, touchAfterMs, sid, entry, userIndexRoot: this.keys.userIndexRoot },
+      { ttlMs, expiresIso, touchAfterMs, device, absoluteMs: this.absoluteMs, sid, entry, userIndexRoot: this.keys.userIndexRoot },
     );
   }
 

@@ -25,6 +25,8 @@ export class PartWrites implements WriteMode {
     readonly tombstoneMs: number,
     /** Is the per-user index (and activity) kept? Else only the session part is written. */
     readonly indexed: boolean,
+    /** The absolute lifetime in ms from createdAt; 0: none. */
+    readonly absoluteMs: number,
   ) {}
 
   async save(request: SaveRequest, countEntries: boolean): Promise<Saved | null> {
@@ -33,8 +35,8 @@ export class PartWrites implements WriteMode {
     const entry = this.keys.member(sid, session);
     const written = setSession(
       this.driver,
-      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry },
-      request,
+      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry, info: this.keys.infoPrefix + entry },
+      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs },
     );
     if (!this.indexed) {
       const outcome = await written;
@@ -54,8 +56,8 @@ export class PartWrites implements WriteMode {
     const entry = this.keys.member(sid, session);
     const { result, owner } = await touchSession(
       this.driver,
-      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry },
-      request,
+      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry, info: this.keys.infoPrefix + entry },
+      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs },
     );
     if (result !== "touched" || !this.indexed) return result;
     await Promise.all([

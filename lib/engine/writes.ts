@@ -2,7 +2,8 @@
  * The write modes. The engine picks one when it is built (modes.ts) and calls only it; each reads
  * top to bottom like connect-redis's methods: keys, the calls, the outcome.
  *
- * - PlainWrites: connect-redis's commands (SET, PEXPIRE, UNLINK), for `userId: false` without tombstones.
+ * - PlainWrites: connect-redis's commands (SET, PEXPIRE, UNLINK), for `userId: false` without tombstones
+ *   or an absolute timeout.
  * - AtomicWrites (writes-atomic.ts): a single Redis with the per-user index, one script per write.
  * - PartWrites (writes-parts.ts): Cluster, or tombstones without the index; per-slot parts sent together.
  */
@@ -20,6 +21,8 @@ export interface SaveRequest {
   owner: string;
   /** Only update an existing session (one that a request loaded), never create it. */
   mustExist: boolean;
+  /** The device to record beside the session (the tracker's serialized form); "" or absent: none. */
+  device?: string | undefined;
 }
 
 export interface TouchRequest {
@@ -30,6 +33,8 @@ export interface TouchRequest {
   expiresIso: string;
   /** Redis skips the touch when it would move the expiry by less than this; 0: always. */
   touchAfterMs: number;
+  /** The device to record beside the session; "" or absent: none. */
+  device?: string | undefined;
 }
 
 export interface WriteMode {

@@ -25,6 +25,7 @@ import {
   type RedisStoreEvents,
   settle,
 } from "./calls.js";
+import { checkTrackerOptions, type DeviceTrackerOptions, TrackedRequests } from "./devices.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
 import { StoreBase } from "./store-base.js";
@@ -62,6 +63,8 @@ export class RedisStore extends StoreBase {
   readonly #values: SessionValues;
   readonly #cookies: Cookies;
   readonly #users: UserCalls<SessionData>;
+  /** The requests deviceTracker() follows; undefined until the app asks for it. */
+  #tracked: TrackedRequests | undefined;
   /** Held here so the driver, which holds it weakly, tells this store for as long as it lives. */
   readonly #readiness = { ready: () => this.emit("connect"), down: () => this.emit("disconnect") };
 
@@ -75,7 +78,16 @@ export class RedisStore extends StoreBase {
     // How a touch shows in reads: rewritten inside express-session's JSON, read from Redis for any
     // other format, or (without the index: connect-redis's commands) not at all.
     const expiryFollowsCookie = !disableTTL && typeof ttl !== "function";
-    const touchShows = !indexed || !expiryFollowsCookie ? "none" : serializer === JSON ? "rewrite" : "read-expiry";
+    // An absolute timeout caps the key's expiry below the cookie's: reads then ask Redis for it.
+    const touchShows = !expiryFollowsCookie
+      ? "none"
+      : this.options.absoluteTimeout > 0
+        ? "read-expiry"
+        : !indexed
+          ? "none"
+          : serializer === JSON
+            ? "rewrite"
+            : "read-expiry";
     this.#cookies = new Cookies(this.options, touchShows === "rewrite");
     this.#values = new SessionValues(this.options, new Codec(serializer, this.options.maxSessionSize), this.#cookies, this);
     this.#engine = new Engine<SessionData>({
@@ -83,6 +95,7 @@ export class RedisStore extends StoreBase {
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
       indexed,
       tombstoneMs: tombstoneTtl * 1000,
+      absoluteMs: this.options.absoluteTimeout * 1000,
       maxSessionsPerUser: this.options.maxSessionsPerUser,
       scanCount: this.options.scanCount,
       touchShows,
@@ -179,6 +192,7 @@ export class RedisStore extends StoreBase {
       mustExist: loaded !== undefined,
       loadedOwner: loaded?.owner,
       keepExpiry,
+      device: this.#tracked?.deviceOf(session, owner),
     });
   }
 
@@ -203,7 +217,39 @@ export class RedisStore extends StoreBase {
       expiresIso: this.#cookies.expiresIso(session),
       touchAfterMs: 0,
       loadedExpireAt: this.#cookies.loadedWith(session)?.expireAt,
+      // The owner the request loaded: a touch never changes it.
+      device: this.#tracked?.deviceOf(session, this.#cookies.loadedWith(session)?.owner ?? ""),
     });
+  }
+
+  /**
+   * Middleware that records each signed-in session's device (user agent, and `req.ip`, so `trust
+   * proxy` applies) beside the session, for listUserSessions(): `app.use(store.deviceTracker())`
+   * after `session(...)`. Recorded at the session's next write that reaches Redis (a save, or a
+   * touch that is sent: at most touchAfter apart), and rewritten only when it changed; never in the
+   * session data. `{ anonymous: true }` records anonymous sessions too.
+   */
+  deviceTracker(options?: DeviceTrackerOptions): (req: object, res: unknown, next: (error?: unknown) => void) => void {
+    const { anonymous } = checkTrackerOptions(options, "deviceTracker()");
+    if (this.options.userId === false) {
+      throw new TypeError(
+        "redis-session-store: deviceTracker() needs the per-user index (its devices show in listUserSessions()): remove `userId: false`",
+      );
+    }
+    this.#tracked ??= new TrackedRequests();
+    const tracked = this.#tracked;
+    let warned = false;
+    return (req, _res, next) => {
+      tracked.follow(req, anonymous);
+      if (!warned && (req as { session?: unknown }).session === undefined && this.#engine.driver.ready) {
+        warned = true;
+        process.emitWarning(
+          "redis-session-store: deviceTracker() saw a request without req.session while Redis is up: mount it after session(...)",
+          { code: "REDIS_SESSION_STORE_DEVICE_TRACKER_ORDER" },
+        );
+      }
+      next();
+    };
   }
 
   /**

@@ -5,7 +5,18 @@
  * from a request that loaded the session must find it still there, so a request that overlaps a
  * logout or "sign out everywhere else" cannot bring it back: the loaded key travels with koa's ctx.
  */
+import { checkTrackerOptions, type DeviceTrackerOptions, seenOn } from "./devices.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
+
+/** createKoaStore's options: the store's, plus device tracking. */
+export interface KoaStoreOptions<S extends KoaSessionData = KoaSessionData> extends RedisSessionsOptions<S> {
+  /**
+   * Record each signed-in session's device (user agent and `ctx.ip`, which honours `app.proxy`)
+   * beside it at every save koa-session makes, for listUserSessions(); `{ anonymous: true }` records
+   * anonymous sessions too. Needs the per-user index. @default false
+   */
+  trackDevices?: boolean | DeviceTrackerOptions;
+}
 
 /** What koa-session keeps in a session, besides the app's data. */
 export interface KoaSessionData {
@@ -42,8 +53,19 @@ function koaShape(parsed: unknown): string | undefined {
  * The session lives until koa-session's `_expire` (its `maxAge`); with `maxAge: "session"` (a
  * browser-session cookie) it lives the store's `ttl` seconds in Redis.
  */
-export function createKoaStore<S extends KoaSessionData = KoaSessionData>(options: RedisSessionsOptions<S>): KoaStore<S> {
-  const sessions = new RedisSessions<S>(options, koaShape);
+export function createKoaStore<S extends KoaSessionData = KoaSessionData>(options: KoaStoreOptions<S>): KoaStore<S> {
+  const { trackDevices = false, ...storeOptions } = options ?? ({} as KoaStoreOptions<S>);
+  if (typeof trackDevices !== "boolean" && (trackDevices === null || typeof trackDevices !== "object")) {
+    throw new TypeError(`redis-session-store: option "trackDevices" must be a boolean or { anonymous }, got ${String(trackDevices)}`);
+  }
+  const tracking =
+    trackDevices === false ? undefined : checkTrackerOptions(trackDevices === true ? undefined : trackDevices, "trackDevices");
+  if (tracking && storeOptions.userId === false) {
+    throw new TypeError(
+      'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
+    );
+  }
+  const sessions = new RedisSessions<S>(storeOptions, koaShape);
   /** The key each request (koa ctx) loaded: its saves must find the session still there. */
   const loaded = new WeakMap<object, string>();
   return {
@@ -56,7 +78,12 @@ export function createKoaStore<S extends KoaSessionData = KoaSessionData>(option
     async set(key, session, maxAge, { ctx } = {}) {
       const expiresInMs =
         typeof session._expire === "number" ? session._expire - Date.now() : typeof maxAge === "number" ? maxAge : undefined;
-      await sessions.set(key, session, { expiresInMs, mustExist: ctx !== undefined && loaded.get(ctx) === key });
+      await sessions.set(key, session, {
+        expiresInMs,
+        mustExist: ctx !== undefined && loaded.get(ctx) === key,
+        device: tracking && ctx ? seenOn(ctx as never) : undefined,
+        anonymousDevice: tracking?.anonymous ?? false,
+      });
     },
     async destroy(key, { ctx } = {}) {
       if (ctx) loaded.delete(ctx);

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from "node:events";
 import { Codec } from "../codec.js";
+import type { SeenDevice } from "../device.js";
 import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
@@ -17,6 +18,7 @@ import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
 import { attempt, checkCount, checkReason, checkSeconds, checkSid, checkUserId, type RedisStoreEvents } from "./calls.js";
+import { deviceToRecord } from "./devices.js";
 import { UserCalls } from "./user-calls.js";
 
 /** A framework's session: a plain object of the app's data. */
@@ -33,6 +35,18 @@ export interface RedisSessionsOptions<S extends object = SessionObject>
   userId?: ((session: S) => string | number | bigint | { toHexString(): string } | undefined | null) | false;
   /** Seconds a session lives when the framework gives it no expiry; a function of the session wins. @default 86400 */
   ttl?: number | ((session: S) => number);
+}
+
+/** How a framework adapter saves a session. */
+export interface SetOptions {
+  /** The framework's own lifetime for the session, in ms from now; undefined: the `ttl` option. */
+  expiresInMs?: number | undefined;
+  /** Only update a session that still exists (one this request loaded). */
+  mustExist?: boolean;
+  /** The device the request came from, to record beside a signed-in session (see listUserSessions). */
+  device?: SeenDevice | undefined;
+  /** Record `device` for an anonymous session too. */
+  anonymousDevice?: boolean;
 }
 
 /** The events a RedisSessions emits: RedisStore's (connect/disconnect here only say the client's state). */
@@ -77,6 +91,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
       indexed: this.options.userId !== false,
       tombstoneMs: this.options.tombstoneTtl * 1000,
+      absoluteMs: this.options.absoluteTimeout * 1000,
       maxSessionsPerUser: this.options.maxSessionsPerUser,
       scanCount: this.options.scanCount,
       // These frameworks save the whole session to extend it: there is no touch to show.
@@ -103,7 +118,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
    * false when the save was refused (a tombstone, or gone while it had to exist). A lifetime that
    * has already ended deletes the session, without a tombstone, and resolves to true.
    */
-  set(sid: string, session: S, options: { expiresInMs?: number | undefined; mustExist?: boolean } = {}): Promise<boolean> {
+  set(sid: string, session: S, options: SetOptions = {}): Promise<boolean> {
     return attempt(async () => {
       checkSid(sid);
       const ttlMs = this.#ttlMs(session, options.expiresInMs);
@@ -113,7 +128,8 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       }
       const value = this.#codec.encode(sid, session);
       const owner = ownerOf(this.options.userId, session);
-      return this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: options.mustExist ?? false });
+      const device = deviceToRecord(options.device, owner, options.anonymousDevice ?? false);
+      return this.#engine.save({ sid, value, ttlMs: ttlMs ?? 0, owner, mustExist: options.mustExist ?? false, device });
     });
   }
 

@@ -4,18 +4,14 @@
  * and a refusal can never leave the session alive with a tombstone that was not written.
  */
 import { type Driver, Script } from "../driver/driver.js";
+import type { SessionKeys } from "../keys.js";
 import { ENTRIES, META, NOW } from "./lua.js";
 
 /** Why a session was destroyed, kept in its tombstone. */
 export type DestroyReason = "logout" | "signed-out-elsewhere" | "device-limit" | "clear" | (string & {});
 
-/** A session to destroy: its id and its three keys, all in one slot. */
-export interface DestroyItem {
-  sid: string;
-  session: string;
-  meta: string;
-  fields: string;
-}
+/** A session to destroy: its id and its keys, all in one slot (see keys.ts). */
+export type DestroyItem = SessionKeys;
 
 /** A destroyed session and the owner its meta key named ("" anonymous). */
 export interface Destroyed {
@@ -30,29 +26,29 @@ function pairs(flat: string[]): Destroyed[] {
 }
 
 /**
- * KEYS: session1, meta1, fields1, session2, meta2, fields2, ..., then the active sessions key when withActivity.
+ * KEYS: session1, meta1, fields1, info1, session2, ..., then the active sessions key when withActivity.
  * ARGV: tombstoneMs (0: none, but an existing tombstone stays), reason, withActivity ("1"/"0"), then the sids in order.
  * Reply: flat { sid, owner } of the sessions that existed.
  */
 const DESTROY_SESSIONS = new Script(`#!lua flags=allow-oom
 ${NOW}${META}
 local tombstone_ms, reason, with_activity = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1'
-local triple_keys = #KEYS
+local session_keys = #KEYS
 local active_sessions
 if with_activity then
   active_sessions = KEYS[#KEYS]
-  triple_keys = #KEYS - 1
+  session_keys = #KEYS - 1
 end
 local now = now_ms()
 local out = {}
-for i = 1, triple_keys, 3 do
-  local sid = ARGV[3 + (i + 2) / 3]
+for i = 1, session_keys, 4 do
+  local sid = ARGV[3 + (i + 3) / 4]
   local owner = owner_of(redis.call('GET', KEYS[i + 1]))
   if redis.call('UNLINK', KEYS[i]) == 1 then
     out[#out + 1] = sid
     out[#out + 1] = owner
   end
-  redis.call('UNLINK', KEYS[i + 2])
+  redis.call('UNLINK', KEYS[i + 2], KEYS[i + 3])
   bury(KEYS[i + 1], tombstone_ms, reason, now)
   if with_activity then redis.call('ZREM', active_sessions, sid) end
 end
@@ -64,7 +60,7 @@ export function destroySessions(
   items: readonly DestroyItem[],
   args: { tombstoneMs: number; reason: DestroyReason; activeSessions: string | undefined },
 ): Promise<Destroyed[]> {
-  const keys = items.flatMap((item) => [item.session, item.meta, item.fields]);
+  const keys = items.flatMap((item) => [item.session, item.meta, item.fields, item.info]);
   if (args.activeSessions) keys.push(args.activeSessions);
   return driver
     .script<string[]>(DESTROY_SESSIONS, keys, [
@@ -79,7 +75,7 @@ export function destroySessions(
 /**
  * Cluster: destroys only the sessions that still belong to one user (all keys on one slot): an
  * index entry whose session changed owner must not sign the new owner out.
- * KEYS: session1, meta1, fields1, session2, ... ARGV: tombstoneMs, reason, userId, then the sids in order.
+ * KEYS: session1, meta1, fields1, info1, session2, ... ARGV: tombstoneMs, reason, userId, then the sids in order.
  * Reply: the sids destroyed.
  */
 const DESTROY_OWNED = new Script(`#!lua flags=allow-oom
@@ -87,10 +83,10 @@ ${NOW}${META}
 local tombstone_ms, reason, owner = tonumber(ARGV[1]), ARGV[2], 'u' .. ARGV[3]
 local now = now_ms()
 local destroyed = {}
-for i = 1, #KEYS, 3 do
+for i = 1, #KEYS, 4 do
   if redis.call('GET', KEYS[i + 1]) == owner then
-    if redis.call('UNLINK', KEYS[i]) == 1 then destroyed[#destroyed + 1] = ARGV[3 + (i + 2) / 3] end
-    redis.call('UNLINK', KEYS[i + 2])
+    if redis.call('UNLINK', KEYS[i]) == 1 then destroyed[#destroyed + 1] = ARGV[3 + (i + 3) / 4] end
+    redis.call('UNLINK', KEYS[i + 2], KEYS[i + 3])
     bury(KEYS[i + 1], tombstone_ms, reason, now)
   end
 end
@@ -105,7 +101,7 @@ export function destroyOwned(
   return driver
     .script<string[]>(
       DESTROY_OWNED,
-      items.flatMap((item) => [item.session, item.meta, item.fields]),
+      items.flatMap((item) => [item.session, item.meta, item.fields, item.info]),
       [args.tombstoneMs, args.reason, args.userId, ...items.map((item) => item.sid)],
     )
     .then((ids) => ids.map(String));
@@ -116,16 +112,16 @@ export function destroyOwned(
  * whose meta key still names the user. Every entry but the kept ones leaves the index. It names
  * keys KEYS does not hold (each entry's session and meta key), which a single Redis allows.
  * KEYS: owner's index, active sessions.
- * ARGV: tombstoneMs, reason, sessionPrefix, metaPrefix, fieldsPrefix, userId, then the kept sids.
+ * ARGV: tombstoneMs, reason, sessionPrefix, metaPrefix, fieldsPrefix, infoPrefix, userId, then the kept sids.
  * Reply: the sids destroyed.
  */
 const DESTROY_USER = new Script(`#!lua flags=allow-oom
 ${NOW}${META}${ENTRIES}
 local index_key, active_sessions = KEYS[1], KEYS[2]
-local tombstone_ms, reason, session_prefix, meta_prefix, fields_prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local owner = 'u' .. ARGV[6]
+local tombstone_ms, reason, session_prefix, meta_prefix, fields_prefix, info_prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local owner = 'u' .. ARGV[7]
 local keep = {}
-for i = 7, #ARGV do keep[ARGV[i]] = true end
+for i = 8, #ARGV do keep[ARGV[i]] = true end
 local dropped = {}
 for _, entry in ipairs(redis.call('ZRANGE', index_key, 0, -1)) do
   if not keep[sid_of(entry)] then dropped[#dropped + 1] = entry end
@@ -140,7 +136,7 @@ for i, entry in ipairs(dropped) do
   if owners[i] == owner then
     local sid = sid_of(entry)
     if redis.call('UNLINK', session_prefix .. sid) == 1 then gone[#gone + 1] = sid end
-    redis.call('UNLINK', fields_prefix .. entry)
+    redis.call('UNLINK', fields_prefix .. entry, info_prefix .. entry)
     bury(metas[i], tombstone_ms, reason, now)
   end
 end
@@ -158,6 +154,7 @@ export function destroyUser(
     sessionPrefix: string;
     metaPrefix: string;
     fieldsPrefix: string;
+    infoPrefix: string;
     userId: string;
     except: readonly string[];
   },
@@ -166,7 +163,7 @@ export function destroyUser(
     .script<string[]>(
       DESTROY_USER,
       [keys.userIndex, keys.activeSessions],
-      [args.tombstoneMs, args.reason, args.sessionPrefix, args.metaPrefix, args.fieldsPrefix, args.userId, ...args.except],
+      [args.tombstoneMs, args.reason, args.sessionPrefix, args.metaPrefix, args.fieldsPrefix, args.infoPrefix, args.userId, ...args.except],
     )
     .then((ids) => ids.map(String));
 }

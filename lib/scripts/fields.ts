@@ -3,10 +3,10 @@
  * as the meta key), read and written apart from the session value. Every call checks the session
  * first: a session that is gone has no fields, and a write to it writes nothing. The fields key
  * lives at least as long as its session: each write, and each save or touch of the session (see
- * KEEP_FIELDS), moves its expiry past the session's by up to FIELDS_SLACK_MS.
+ * KEEP_BESIDE), moves its expiry past the session's by up to FIELDS_SLACK_MS.
  */
 import { type Driver, isNil, Script } from "../driver/driver.js";
-import { KEEP_FIELDS, META } from "./lua.js";
+import { KEEP_BESIDE, META } from "./lua.js";
 
 /**
  * KEYS: session, fields. ARGV: mode ("some"/"all"), then the names for "some".
@@ -54,7 +54,7 @@ export function readAllFields(driver: Driver, keys: { session: string; fields: s
  * gone; { -1, count } over maxFields (count: how many there would be); { -2 } the field is not an integer.
  */
 const FIELDS_WRITE = new Script(`#!lua
-${META}${KEEP_FIELDS}
+${META}${KEEP_BESIDE}
 local session_key, meta_key, fields_key = KEYS[1], KEYS[2], KEYS[3]
 local op, max_fields = ARGV[1], tonumber(ARGV[2])
 if is_tombstone(redis.call('GET', meta_key)) or redis.call('EXISTS', session_key) == 0 then return { 0 } end
@@ -78,7 +78,7 @@ else
 end
 local session_expiry = redis.call('PEXPIRETIME', session_key)
 if session_expiry == -1 then session_expiry = 0 end
-keep_fields(fields_key, session_expiry)
+keep_beside(fields_key, session_expiry)
 return { 1, result }
 `);
 

@@ -125,22 +125,48 @@ local function find_expires(head)
 end
 `;
 
-/** How long a session's fields key may outlive the session, at most, in ms. */
+/** How long a session's fields or info key may outlive the session, at most, in ms. */
 export const FIELDS_SLACK_MS = 60_000;
 
 /**
- * Keeps a session's fields key (if it has one) alive at least as long as the session: a write that
- * gives the session \`expire_at\` (0: no expiry) moves the fields' expiry past it by the slack.
+ * Keeps a key beside a session (its fields or info key, if it has one) alive at least as long as
+ * the session: a write that gives the session \`expire_at\` (0: no expiry) moves the key's expiry
+ * past it by the slack.
  */
-export const KEEP_FIELDS = `
-local function keep_fields(fields_key, expire_at)
-  local current = redis.call('PEXPIRETIME', fields_key)
+export const KEEP_BESIDE = `
+local function keep_beside(key, expire_at)
+  local current = redis.call('PEXPIRETIME', key)
   if current == -2 then return end
   if expire_at == 0 then
-    if current ~= -1 then redis.call('PERSIST', fields_key) end
+    if current ~= -1 then redis.call('PERSIST', key) end
   elseif current == -1 or current < expire_at then
-    redis.call('PEXPIREAT', fields_key, expire_at + ${FIELDS_SLACK_MS})
+    redis.call('PEXPIREAT', key, expire_at + ${FIELDS_SLACK_MS})
   end
+end
+`;
+
+/**
+ * A session's info hash (keys.ts): "c" its first save (ms, Redis's clock), "d" its device as the
+ * tracker sent it. \`absolute_ms\` > 0 caps every expiry at createdAt + absolute_ms.
+ */
+export const INFO = `
+-- The expiry a write may give (expire_at, 0: none) under the absolute lifetime; nil when the session
+-- is past it. A session that has no createdAt yet (saved before the info key existed) starts now.
+local function cap_expiry(info_key, expire_at, absolute_ms, now)
+  if absolute_ms <= 0 then return expire_at end
+  local created_at = tonumber(redis.call('HGET', info_key, 'c'))
+  if not created_at then
+    created_at = now
+    redis.call('HSET', info_key, 'c', now)
+  end
+  local deadline = created_at + absolute_ms
+  if deadline <= now then return nil end
+  if expire_at == 0 or expire_at > deadline then return deadline end
+  return expire_at
+end
+-- Records the device when it changed ('' : nothing to record).
+local function record_device(info_key, device)
+  if device ~= '' and redis.call('HGET', info_key, 'd') ~= device then redis.call('HSET', info_key, 'd', device) end
 end
 `;
 

@@ -44,45 +44,63 @@ export function readSessions(driver: Driver, keys: readonly string[]): Promise<(
   );
 }
 
+/** What a session's info key holds (keys.ts), as read: createdAt in ms (Redis's clock) and the stored device. */
+export interface SessionInfo {
+  createdAt: number | undefined;
+  device: string | undefined;
+}
+
+function info(createdAt: unknown, device: unknown): SessionInfo {
+  return {
+    createdAt: isNil(createdAt) || createdAt === "" ? undefined : Number(createdAt),
+    device: isNil(device) || device === "" ? undefined : String(device),
+  };
+}
+
 /**
- * KEYS: session1, meta1, session2, meta2, ... (one slot). ARGV: withValue ("1"/"0").
- * Reply: flat { value1 ("" when not asked for), pttl1 (-2: gone), owner1 ("" none), ... }.
+ * KEYS: session1, meta1, info1, session2, ... (one slot). ARGV: withValue ("1"/"0").
+ * Reply: flat { value1 ("" when not asked for), pttl1 (-2: gone), owner1 ("" none), createdAt1, device1 ("" none), ... }.
  */
 const READ_OWNED = new Script(`#!lua flags=no-writes
 ${META}
 local with_value = ARGV[1] == '1'
 local out = {}
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, 3 do
   local at = redis.call('PTTL', KEYS[i])
   local value = ''
   if at ~= -2 and with_value then value = redis.call('GET', KEYS[i]) or '' end
   out[#out + 1] = value
   out[#out + 1] = at
   out[#out + 1] = owner_of(redis.call('GET', KEYS[i + 1]))
+  local about = redis.call('HMGET', KEYS[i + 2], 'c', 'd')
+  out[#out + 1] = about[1] or ''
+  out[#out + 1] = about[2] or ''
 end
 return out
 `);
 
-/** A session as a per-user listing verifies it: gone (undefined), or its value, expiry and owner. */
-export interface OwnedState extends StoredValue {
+/** A session as a per-user listing verifies it: gone (undefined), or its value, expiry, owner and info. */
+export interface OwnedState extends StoredValue, SessionInfo {
   owner: string;
 }
 
 export function readOwned(
   driver: Driver,
-  items: readonly { session: string; meta: string }[],
+  items: readonly { session: string; meta: string; info: string }[],
   withValue: boolean,
 ): Promise<(OwnedState | undefined)[]> {
   return driver
     .script<(string | number)[]>(
       READ_OWNED,
-      items.flatMap((item) => [item.session, item.meta]),
+      items.flatMap((item) => [item.session, item.meta, item.info]),
       [withValue ? "1" : "0"],
     )
     .then((flat) =>
       items.map((_, i) => {
-        const ttlMs = Number(flat[3 * i + 1]);
-        return ttlMs === -2 ? undefined : { value: String(flat[3 * i]), ttlMs, owner: String(flat[3 * i + 2]) };
+        const at = 5 * i;
+        const ttlMs = Number(flat[at + 1]);
+        if (ttlMs === -2) return undefined;
+        return { value: String(flat[at]), ttlMs, owner: String(flat[at + 2]), ...info(flat[at + 3], flat[at + 4]) };
       }),
     );
 }
@@ -91,13 +109,14 @@ export function readOwned(
  * Single Redis: one user's live sessions, verified against their meta keys, in one round trip;
  * entries whose session is gone or belongs to someone else now leave the index on the way. It
  * names keys KEYS does not hold (each entry's session and meta key), which a single Redis allows.
- * KEYS: owner's index, active sessions. ARGV: withValues ("1"/"0"), sessionPrefix, metaPrefix, userId.
- * Reply: flat { sid1, value1 ("" when not asked for), pttl1 (-1: none), lastActiveMs1 ("": none), sid2, ... }.
+ * KEYS: owner's index, active sessions. ARGV: withValues ("1"/"0"), sessionPrefix, metaPrefix, infoPrefix, userId.
+ * Reply: flat { sid1, value1 ("" when not asked for), pttl1 (-1: none), lastActiveMs1 ("": none),
+ * createdAt1 ("": unknown), device1 ("": none), sid2, ... }.
  */
 const USER_SESSIONS = new Script(`#!lua flags=allow-oom
 ${ENTRIES}
 local index_key, active_sessions = KEYS[1], KEYS[2]
-local with_values, session_prefix, meta_prefix, owner = ARGV[1] == '1', ARGV[2], ARGV[3], 'u' .. ARGV[4]
+local with_values, session_prefix, meta_prefix, info_prefix, owner = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4], 'u' .. ARGV[5]
 local entries = redis.call('ZRANGE', index_key, 0, -1)
 local n = #entries
 if n == 0 then return {} end
@@ -120,6 +139,9 @@ for i, entry in ipairs(entries) do
     out[#out + 1] = value
     out[#out + 1] = at
     out[#out + 1] = active[i] or ''
+    local about = redis.call('HMGET', info_prefix .. entry, 'c', 'd')
+    out[#out + 1] = about[1] or ''
+    out[#out + 1] = about[2] or ''
   else
     stale[#stale + 1] = entry
   end
@@ -129,7 +151,7 @@ return out
 `);
 
 /** A live session of a user as USER_SESSIONS reports it. */
-export interface ListedSession {
+export interface ListedSession extends SessionInfo {
   id: string;
   value: string;
   /** Time left in ms, -1: no expiry. */
@@ -141,23 +163,24 @@ export interface ListedSession {
 export function userSessions(
   driver: Driver,
   keys: { userIndex: string; activeSessions: string },
-  args: { withValues: boolean; sessionPrefix: string; metaPrefix: string; userId: string },
+  args: { withValues: boolean; sessionPrefix: string; metaPrefix: string; infoPrefix: string; userId: string },
 ): Promise<ListedSession[]> {
   return driver
     .script<(string | number | null | false)[]>(
       USER_SESSIONS,
       [keys.userIndex, keys.activeSessions],
-      [args.withValues ? "1" : "0", args.sessionPrefix, args.metaPrefix, args.userId],
+      [args.withValues ? "1" : "0", args.sessionPrefix, args.metaPrefix, args.infoPrefix, args.userId],
     )
     .then((flat) => {
       const out: ListedSession[] = [];
-      for (let i = 0; i < flat.length; i += 4) {
+      for (let i = 0; i < flat.length; i += 6) {
         const active = flat[i + 3];
         out.push({
           id: String(flat[i]),
           value: String(flat[i + 1]),
           ttlMs: Number(flat[i + 2]),
           lastActive: isNil(active) || active === "" ? undefined : Number(active),
+          ...info(flat[i + 4], flat[i + 5]),
         });
       }
       return out;
