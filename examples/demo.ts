@@ -22,7 +22,6 @@ import { RedisStore, RedisUnavailableError, type UserSession } from "../lib/inde
 declare module "express-session" {
   interface SessionData {
     userId: string;
-    userAgent: string;
     loginAt: number;
     views: number;
   }
@@ -121,6 +120,9 @@ async function main(): Promise<void> {
       cookie: { httpOnly: true, sameSite: "lax", maxAge: 24 * 60 * 60 * 1000 },
     }),
   );
+  // Each signed-in session's device (its User-Agent, named "Chrome on Windows", and IP), kept
+  // beside the session for the devices page: never in the session data.
+  app.use(store.deviceTracker());
 
   // While the store has emitted 'disconnect', express-session runs requests without a session.
   app.use((req, res, next) => {
@@ -172,7 +174,6 @@ async function main(): Promise<void> {
     req.session.regenerate((error) => {
       if (error) return next(error);
       req.session.userId = username;
-      req.session.userAgent = (req.get("user-agent") ?? "unknown").slice(0, 200);
       req.session.loginAt = Date.now();
       req.session.views = views;
       req.session.save((saveError) => (saveError ? next(saveError) : res.redirect(303, "/")));
@@ -319,6 +320,7 @@ function page(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)} · redis-session-store demo</title>
 <style>
   * { box-sizing: border-box; }
@@ -346,10 +348,7 @@ ${body}
 `;
 }
 
-/** A listed session with what the store records beside it: its first save and its device. */
-type ListedSession = UserSession & { createdAt?: Date | null; device?: { name: string; userAgent: string; ip: string } | null };
-
-function deviceItem(s: ListedSession, current: boolean): string {
+function deviceItem(s: UserSession, current: boolean): string {
   const handle = deviceHandle(s.id);
   const name = s.device?.name ?? "Unknown device";
   const action = current
@@ -357,8 +356,7 @@ function deviceItem(s: ListedSession, current: boolean): string {
     : `<form method="post" action="/devices/sign-out"><input type="hidden" name="device" value="${handle}"><button class="danger">Sign out</button></form>`;
   const signedIn = s.createdAt ? `Signed in ${dateTime(s.createdAt)}` : "Signed in earlier";
   // lastActive is null when the activity record was pruned (see docs/design.md, "Pruning").
-  const idle = s.lastActive ? Date.now() - s.lastActive.getTime() : undefined;
-  const active = current ? "Active now" : idle === undefined ? "" : `Last active ${idle < 60_000 ? "just now" : `${duration(idle)} ago`}`;
+  const active = current ? "Active now" : s.lastActive ? `Last active ${ago(Date.now() - s.lastActive.getTime())}` : "";
   const agent = s.device ? ` title="${escapeHtml(s.device.userAgent)}"` : "";
   return `<li class="device${current ? " current" : ""}" data-device="${handle}"${current ? ' data-current="1"' : ""}>
   <div class="what"><div class="name"${agent}>${escapeHtml(name)}${current ? ' <span class="badge">This device</span>' : ""}</div>
@@ -398,7 +396,7 @@ function revokedNotice(revoked: { reason: string; at: Date }): string {
   };
   // Any other reason is the one an administrator typed on the admin page.
   const text = why[revoked.reason] ?? `An administrator signed you out (${revoked.reason})`;
-  return `<p class="notice">${escapeHtml(text)} ${duration(Date.now() - revoked.at.getTime())} ago.</p>`;
+  return `<p class="notice">${escapeHtml(text)} ${ago(Date.now() - revoked.at.getTime())}.</p>`;
 }
 
 function noticeFor(query: Request["query"]): string {
@@ -419,6 +417,11 @@ function plural(n: number, noun: string): string {
 /** A stable name for a session in forms: an HMAC of its id, so no page ever shows a session id. */
 function deviceHandle(sid: string): string {
   return createHmac("sha256", SECRET).update(sid).digest("base64url").slice(0, 22);
+}
+
+/** "just now" within the minute, else "5 min ago", "2 h 5 min ago". */
+function ago(ms: number): string {
+  return ms < 60_000 ? "just now" : `${duration(ms)} ago`;
 }
 
 function duration(ms: number): string {

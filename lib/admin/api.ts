@@ -20,8 +20,8 @@ export interface AdminSessionEntry {
   id: string;
   expiresAt: Date | null;
   lastActive: Date | null;
-  createdAt?: Date | null;
-  device?: AdminDevice | null;
+  createdAt: Date | null;
+  device: AdminDevice | null;
 }
 
 /** What the admin router needs of a store: RedisStore, or the Koa and React Router stores' `store`. */
@@ -138,7 +138,8 @@ export class AdminApi {
     const limit = integerQuery(query, "limit", 100, MAX_LIMIT);
     const sessions: ReturnType<typeof entry>[] = [];
     for await (const s of this.store.listActiveSessions(within, { pageSize: Math.min(limit, 100) })) {
-      sessions.push(entry({ ...s, userId: ownerOf(this.store.options.userId, s.session) || null }));
+      const userId = ownerOf(this.store.options.userId, s.session) || null;
+      sessions.push(entry({ ...s, createdAt: s.createdAt ?? null, device: s.device ?? null, userId }));
       if (sessions.length >= limit) break;
     }
     sendJson(res, 200, { within, sessions });

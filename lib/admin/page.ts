@@ -21,6 +21,7 @@ export function adminHtml(base: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>Sessions · admin</title>
+<link rel="icon" href="${at}/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${at}/admin.css">
 <script src="${at}/admin.js" defer></script>
 </head>
@@ -61,6 +62,10 @@ export function adminHtml(base: string): string {
 </html>
 `;
 }
+
+/** The page's icon (the browser asks for one; without it, for the app's /favicon.ico). */
+export const ADMIN_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#b3261e"/><path d="M9 11h14M9 16h14M9 21h9" stroke="#fff" stroke-width="3" stroke-linecap="round"/></svg>
+`;
 
 export const ADMIN_CSS = `:root { color-scheme: light; --line: #d9dce1; --muted: #5f6670; --danger: #b3261e; --accent: #0b57d0; }
 * { box-sizing: border-box; }

@@ -5,7 +5,7 @@
  * DELETE) must also come from this origin. Paths it does not know go to `next()`.
  *
  *   GET    /                                  the page (HTML; its script and stylesheet below)
- *   GET    /admin.js, /admin.css
+ *   GET    /admin.js, /admin.css, /icon.svg
  *   GET    /api/users/:userId/sessions        a user's sessions, with metadata
  *   POST   /api/users/:userId/sign-out        { reason?, except? }: sign the user out everywhere
  *   POST   /api/sessions/:sid/sign-out        { reason? }: one session (DELETE /api/sessions/:sid too)
@@ -17,7 +17,7 @@ import { RedisUnavailableError } from "../errors.js";
 import { optionError } from "../options.js";
 import { AdminApi, type AdminStore, idParameter } from "./api.js";
 import { type AdminRequest, HttpError, sameOrigin, sendJson, sendText } from "./http.js";
-import { ADMIN_CSS, ADMIN_JS, adminHtml } from "./page.js";
+import { ADMIN_CSS, ADMIN_ICON, ADMIN_JS, adminHtml } from "./page.js";
 
 export interface AdminRouterOptions<Req extends AdminRequest = AdminRequest> {
   /**
@@ -81,6 +81,7 @@ export function adminRouter<Req extends AdminRequest = AdminRequest>(
     if (path.length === 0) return get(page);
     if (path.length === 1 && first === "admin.js") return get((_req, res) => sendText(res, "text/javascript", ADMIN_JS));
     if (path.length === 1 && first === "admin.css") return get((_req, res) => sendText(res, "text/css", ADMIN_CSS));
+    if (path.length === 1 && first === "icon.svg") return get((_req, res) => sendText(res, "image/svg+xml", ADMIN_ICON));
     if (first !== "api" || rest.length > 0) return null;
     if (second === "users" && third !== undefined && fourth === "sessions") {
       return get((_req, res) => api.userSessions(res, idParameter("userId", third)));
