@@ -43,6 +43,7 @@ async function adminApp(options: { authorize?: Authorize; framework?: "express 5
   const app = make();
   for (const handler of options.before ?? []) app.use(handler);
   app.use(session({ store, secret: "admin secret", resave: false, saveUninitialized: false, name: "sid" }));
+  app.use(store.deviceTracker());
   app.post("/login/:user", (req, res) => {
     (req.session as Sess).userId = String(req.params.user);
     res.json({ id: req.sessionID });
@@ -56,9 +57,10 @@ async function adminApp(options: { authorize?: Authorize; framework?: "express 5
   servers.push(server);
   const origin = `http://127.0.0.1:${port}`;
   /** Signs in on a new "device": its cookie and session id. */
-  const signIn = async (user: string) => {
+  const signIn = async (user: string, userAgent = "") => {
     const res = await request(origin)
       .post(`/login/${encodeURIComponent(user)}`)
+      .set("User-Agent", userAgent)
       .expect(200);
     return { cookie: String(res.headers["set-cookie"]?.[0]).split(";")[0] as string, id: res.body.id as string };
   };
@@ -170,16 +172,22 @@ describe("authorize decides every request", () => {
 describe("the JSON API", () => {
   test("a user's sessions: ids, dates and device, most recent first, never the session data", async () => {
     const { origin, signIn, admin } = await adminApp();
-    const first = await signIn("bob");
-    const second = await signIn("bob");
+    const windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    const first = await signIn("bob", windows);
+    const second = await signIn("bob", "");
     const res = await request(origin).get("/admin/sessions/api/users/bob/sessions").set("Cookie", admin).expect(200);
     expect(res.body.userId).toBe("bob");
     expect(res.body.sessions.map((s: { id: string }) => s.id)).toEqual([second.id, first.id]);
     for (const s of res.body.sessions) {
       expect(Object.keys(s).sort()).toEqual(["createdAt", "device", "expiresAt", "id", "lastActive"]);
-      expect(new Date(s.lastActive).getTime()).toBeGreaterThan(Date.now() - 60_000);
+      expect(new Date(s.createdAt).getTime()).toBeLessThanOrEqual(new Date(s.lastActive).getTime());
       expect(new Date(s.expiresAt).getTime()).toBeGreaterThan(Date.now());
     }
+    expect(res.body.sessions[1].device).toEqual({
+      name: "Chrome on Windows",
+      userAgent: windows,
+      ip: expect.stringMatching(/127\.0\.0\.1$/),
+    });
     expect(res.text).not.toContain("cookie");
     const nobody = await request(origin).get("/admin/sessions/api/users/nobody/sessions").set("Cookie", admin).expect(200);
     expect(nobody.body).toEqual({ userId: "nobody", sessions: [] });
