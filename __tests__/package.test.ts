@@ -204,6 +204,11 @@ test("type declarations resolve for both import and require, and reject what is 
   execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app, stdio: "pipe" });
 });
 
+/** The package's own dependencies: npm installs them with it. */
+function ownDependencies(): string[] {
+  return Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {});
+}
+
 /**
  * The packages an application installs for these, with everything they depend on, found the way
  * Node finds them (nearest node_modules first) in this checkout.
@@ -244,7 +249,7 @@ describe("a Fastify app without express-session", () => {
     const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
     mkdirSync(join(modules, "redis-session-store"));
     execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
-    for (const name of closure(installed)) {
+    for (const name of closure([...installed, ...ownDependencies()])) {
       mkdirSync(dirname(join(modules, name)), { recursive: true });
       symlinkSync(join(root, "node_modules", name), join(modules, name));
     }
@@ -342,7 +347,7 @@ describe("an express app on ioredis, without node-redis", () => {
     mkdirSync(join(modules, "redis-session-store"), { recursive: true });
     const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
     execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
-    for (const name of closure(installed)) {
+    for (const name of closure([...installed, ...ownDependencies()])) {
       mkdirSync(dirname(join(modules, name)), { recursive: true });
       symlinkSync(join(root, "node_modules", name), join(modules, name));
     }
