@@ -81,6 +81,14 @@ export function checkSeconds(value: unknown, name: string): number {
   return value;
 }
 
+/** A sign-out reason, kept in the tombstone: a short non-empty string. */
+export function checkReason(reason: unknown): string {
+  if (typeof reason !== "string" || reason === "" || reason.length > 200) {
+    throw argumentError("reason", "a non-empty string of at most 200 characters", reason);
+  }
+  return reason;
+}
+
 export function checkCount(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw argumentError(name, "a positive integer", value);
   return value;

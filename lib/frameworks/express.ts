@@ -19,6 +19,7 @@ import {
   attempt,
   type Callback,
   checkCount,
+  checkReason,
   checkRotate,
   checkSeconds,
   checkSid,
@@ -259,13 +260,18 @@ export class RedisStore extends StoreBase {
     };
   }
 
-  /** Deletes a session and leaves a tombstone (reason "logout"), so no late set() or touch() brings it back. */
-  destroy(sid: string, callback?: Callback<void>): Promise<void> {
+  /**
+   * Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. The
+   * tombstone keeps `reason` (default "logout"; an admin signing a session out might pass "admin").
+   */
+  destroy(sid: string, options?: { reason?: string } | Callback<void>, callback?: Callback<void>): Promise<void> {
+    const done = typeof options === "function" ? options : callback;
+    const given = typeof options === "function" ? undefined : options;
     return settle(
       attempt(async () => {
-        await this.#engine.destroy([checkSid(sid)], "logout");
+        await this.#engine.destroy([checkSid(sid)], checkReason(given?.reason ?? "logout"));
       }),
-      callback,
+      done,
     );
   }
 

@@ -18,7 +18,17 @@ import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, checkCount, checkRotate, checkSeconds, checkSid, checkUserId, type RedisStoreEvents, type RotateCall } from "./calls.js";
+import {
+  attempt,
+  checkCount,
+  checkReason,
+  checkRotate,
+  checkSeconds,
+  checkSid,
+  checkUserId,
+  type RedisStoreEvents,
+  type RotateCall,
+} from "./calls.js";
 import { deviceToRecord } from "./devices.js";
 import { UserCalls } from "./user-calls.js";
 
@@ -136,10 +146,10 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
     });
   }
 
-  /** Deletes a session and leaves a tombstone (reason "logout"), so no late save brings it back. */
-  destroy(sid: string): Promise<void> {
+  /** Deletes a session and leaves a tombstone (`reason`, default "logout"), so no late save brings it back. */
+  destroy(sid: string, options: { reason?: string } = {}): Promise<void> {
     return attempt(async () => {
-      await this.#engine.destroy([checkSid(sid)], "logout");
+      await this.#engine.destroy([checkSid(sid)], checkReason(options.reason ?? "logout"));
     });
   }
 
