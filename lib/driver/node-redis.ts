@@ -8,7 +8,7 @@ import { ClusterScan, scanNode } from "./cluster-scan.js";
 import { bounded, Deadlines } from "./deadlines.js";
 import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
 import { notReady, rethrowTranslated, translate } from "./errors.js";
-import { type ClusterClient, type NodeClient, nodeRedisNodes } from "./node-redis-cluster.js";
+import { type ClusterClient, type NodeClient, nodeRedisNodes, routingKey } from "./node-redis-cluster.js";
 import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
@@ -59,7 +59,7 @@ export class NodeRedisDriver implements Driver {
     switch (this.topology) {
       case "cluster": {
         const cluster = client as ClusterClient;
-        this.#send = (key, args) => cluster.sendCommand(key, false, args);
+        this.#send = (key, args) => cluster.sendCommand(routingKey(key), false, args);
         this.#clusterScan = new ClusterScan(nodeRedisNodes(cluster), {
           recoveryMs: this.recoveryMs,
           heal: () => this.#heal(true),
