@@ -13,6 +13,7 @@ import Ioredis6 from "ioredis6";
 import Iovalkey from "iovalkey";
 import * as redis5 from "redis";
 import * as redis6 from "redis6";
+import { routingKey } from "../../lib/driver/node-redis-cluster";
 import type { ServerKind } from "./redis-server";
 import { VALKEY_ENABLED } from "./valkey";
 
@@ -127,7 +128,8 @@ export async function makeClient(
   const command = <T>(args: string[], key: string | undefined = args[1]): Promise<T> => {
     switch (topology) {
       case "cluster":
-        return client.sendCommand(key, false, args);
+        // As the driver routes it: node-redis 5 misroutes a key whose first hash tag is empty.
+        return client.sendCommand(routingKey(key), false, args);
       case "sentinel":
         return client.sendCommand(false, args);
       default:
