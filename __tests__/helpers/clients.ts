@@ -178,6 +178,18 @@ async function scanWith(send: (args: string[]) => Promise<unknown>, pattern: str
 
 const IOREDIS = { "ioredis 5": Ioredis5, "ioredis 6": Ioredis6, "ioredis 6 resp3": Ioredis6, iovalkey: Iovalkey } as const;
 
+/** The `Redis` (or `Valkey`) class of an ioredis-family client, for tests that build one with their own options. */
+export function ioredisClass(name: ClientName): any {
+  const found = IOREDIS[name as keyof typeof IOREDIS];
+  if (!found) throw new Error(`${name} is not an ioredis-family client`);
+  return found;
+}
+
+/** Is the handle's client ready to serve (node-redis `isReady`, ioredis `status`)? */
+export function isReady(h: ClientHandle): boolean {
+  return h.name.startsWith("node-redis") ? h.client.isReady === true : h.client.status === "ready";
+}
+
 function hostPort(url: string): { host: string; port: number } {
   const { hostname, port } = new URL(url);
   return { host: hostname, port: Number(port) };
