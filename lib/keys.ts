@@ -82,6 +82,11 @@ function tagForSlot(slot: number): string {
   return slotTags[slot] as string;
 }
 
+/** A hash tag alone, "{tag}", that Redis places in the same slot as `key`. */
+export function slotTagOf(key: string): string {
+  return `{${tagForSlot(keySlot(key))}}`;
+}
+
 /** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, "\\$&");
