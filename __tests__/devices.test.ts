@@ -210,6 +210,30 @@ describe.each(["standalone", "cluster"] as const)("deviceTracker() with express-
   });
 });
 
+describe("devices with encryption on", () => {
+  test("the stored device is an envelope bound to its session; listings open it; a moved one reads as none", async () => {
+    const key = Buffer.alloc(32, 7);
+    const store = makeStore("standalone", { encryption: { keys: [{ id: "k1", key }] } });
+    const server = expressApp(store, store.deviceTracker());
+    const a = (await request.agent(server).post("/login/ivy").set("User-Agent", CHROME_WINDOWS).expect(200)).body.sid as string;
+    const b = (await request.agent(server).post("/login/ivy").set("User-Agent", SAFARI_IPHONE).expect(200)).body.sid as string;
+    const stored = (await info("standalone", store, a)).d as string;
+    expect(stored.startsWith("$rse1$k1$")).toBe(true);
+    expect(stored).not.toContain("Windows");
+    const byId = new Map((await store.listUserSessions("ivy")).map((s) => [s.id, s]));
+    expect(byId.get(a)?.device?.name).toBe("Chrome on Windows");
+    // Session b's device copied onto session a: bound to b, it does not open as a's.
+    const infoA = new Keys(store.options.prefix, store.options.indexPrefix).sessionKeys(a).info;
+    await client.hSet(infoA, "d", (await info("standalone", store, b)).d as string);
+    const errors: Error[] = [];
+    store.on("decodeError", (error) => errors.push(error));
+    const again = new Map((await store.listUserSessions("ivy")).map((s) => [s.id, s]));
+    expect(again.get(a)?.device).toBeNull();
+    expect(again.get(b)?.device?.name).toBe("Safari on iPhone");
+    expect(errors).toHaveLength(1);
+  });
+});
+
 describe("deviceTracker() arguments", () => {
   test("needs the per-user index; options are checked by name", () => {
     const off = new RedisStore({ client, prefix: "dev-off:", userId: false });

@@ -9,8 +9,9 @@ import type { SessionData } from "express-session";
 import { RedisStore } from "../lib/index";
 import { type ClientName, makeClient } from "./helpers/clients";
 import { startCluster } from "./helpers/cluster";
+import { CLIENTS } from "./helpers/setups";
 
-test.each(["node-redis 5", "node-redis 6", "ioredis 5"] as const)(
+test.each(CLIENTS)(
   "%s: all() during a failover lists every session once",
   async (client: ClientName) => {
     const cluster = await startCluster();

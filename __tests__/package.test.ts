@@ -69,7 +69,7 @@ test("only dist, package.json, README and LICENSE are packed", () => {
   expect(files).toContain("package/dist/cjs/index.d.ts");
   expect(files).toContain("package/dist/esm/index.js");
   expect(files).toContain("package/dist/esm/index.d.ts");
-  for (const entry of ["koa", "react-router"]) {
+  for (const entry of ["koa", "react-router", "admin"]) {
     for (const file of [`cjs/${entry}.js`, `cjs/${entry}.d.ts`, `esm/${entry}.js`, `esm/${entry}.d.ts`])
       expect(files).toContain(`package/dist/${file}`);
   }
@@ -79,19 +79,24 @@ test.each([
   [
     "require (CommonJS)",
     "entries.cjs",
-    'const koa = require("redis-session-store/koa"); const rr = require("redis-session-store/react-router");',
+    'const koa = require("redis-session-store/koa"); const rr = require("redis-session-store/react-router"); const admin = require("redis-session-store/admin");',
   ],
   [
     "import (ESM)",
     "entries.mjs",
-    'import * as koa from "redis-session-store/koa"; import * as rr from "redis-session-store/react-router";',
+    'import * as koa from "redis-session-store/koa"; import * as rr from "redis-session-store/react-router"; import * as admin from "redis-session-store/admin";',
   ],
-])("the koa and react-router entries load by %s", (_, file, load) => {
+])("the koa, react-router and admin entries load by %s", (_, file, load) => {
   writeFileSync(
     join(app, file),
-    `${load}\nconsole.log(JSON.stringify([typeof koa.createKoaStore, typeof rr.createRedisSessionStorage, koa.RedisSessions === rr.RedisSessions]));\n`,
+    `${load}\nconsole.log(JSON.stringify([typeof koa.createKoaStore, typeof rr.createRedisSessionStorage, koa.RedisSessions === rr.RedisSessions, Object.keys(admin).filter((k) => k !== "default")]));\n`,
   );
-  expect(JSON.parse(execFileSync(process.execPath, [file], { cwd: app, encoding: "utf8" }))).toEqual(["function", "function", true]);
+  expect(JSON.parse(execFileSync(process.execPath, [file], { cwd: app, encoding: "utf8" }))).toEqual([
+    "function",
+    "function",
+    true,
+    ["adminRouter"],
+  ]);
 });
 
 test("every source map in the package carries its sources (lib/ is not packed)", () => {
@@ -171,7 +176,18 @@ test("type declarations resolve for both import and require, and reject what is 
       "createKoaStore({ client, touchAfter: 1 });",
       'const rr = createRedisSessionStorage<{ userId: string }>({ client, cookie: { secrets: ["s"] } });',
       'const counted: Promise<number> = rr.store.countUserSessions("u1");',
-      "export { o, wrong, typo, auto, typed, listed, koa, counted };",
+      'import { adminRouter } from "redis-session-store/admin";',
+      'import express from "express";',
+      'import "express-session";',
+      "const mounted = express();",
+      'mounted.use("/admin/sessions", adminRouter(store, { authorize: (req: express.Request) => req.session.id !== "" }));',
+      'mounted.use("/plain", adminRouter(store, { authorize: (req) => req.headers.host === "x" }));',
+      'adminRouter(rr.store, { authorize: async () => true, allowedOrigins: ["https://admin.example.com"] });',
+      "// @ts-expect-error authorize is required",
+      "adminRouter(store, {});",
+      "// @ts-expect-error authorize returns a boolean",
+      'adminRouter(store, { authorize: () => "yes" });',
+      "export { o, wrong, typo, auto, typed, listed, koa, counted, mounted };",
     ].join("\n"),
   );
   writeFileSync(
@@ -187,6 +203,11 @@ test("type declarations resolve for both import and require, and reject what is 
   );
   execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", app], { cwd: app, stdio: "pipe" });
 });
+
+/** The package's own dependencies: npm installs them with it. */
+function ownDependencies(): string[] {
+  return Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {});
+}
 
 /**
  * The packages an application installs for these, with everything they depend on, found the way
@@ -228,7 +249,7 @@ describe("a Fastify app without express-session", () => {
     const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
     mkdirSync(join(modules, "redis-session-store"));
     execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
-    for (const name of closure(installed)) {
+    for (const name of closure([...installed, ...ownDependencies()])) {
       mkdirSync(dirname(join(modules, name)), { recursive: true });
       symlinkSync(join(root, "node_modules", name), join(modules, name));
     }
@@ -326,7 +347,7 @@ describe("an express app on ioredis, without node-redis", () => {
     mkdirSync(join(modules, "redis-session-store"), { recursive: true });
     const tarball = readdirSync(app).find((f) => f.endsWith(".tgz")) as string;
     execFileSync("tar", ["xzf", join(app, tarball), "-C", join(modules, "redis-session-store"), "--strip-components=1"]);
-    for (const name of closure(installed)) {
+    for (const name of closure([...installed, ...ownDependencies()])) {
       mkdirSync(dirname(join(modules, name)), { recursive: true });
       symlinkSync(join(root, "node_modules", name), join(modules, name));
     }

@@ -16,6 +16,7 @@ import { keySlot } from "../lib/keys";
 import { type ClientHandle, type ClientName, makeClient } from "./helpers/clients";
 import { type ClusterNode, cli, parseClusterNodes, startCluster, type TestCluster } from "./helpers/cluster";
 import { waitFor } from "./helpers/redis-server";
+import { CLIENTS } from "./helpers/setups";
 
 const SESSIONS = 20_000;
 /** Slots moved by each reshard (of 16384): about 600 of the sessions. */
@@ -72,7 +73,7 @@ async function startReshard(): Promise<{ to: ClusterNode; targetBefore: Set<numb
 const session = (i: number) =>
   ({ cookie: { originalMaxAge: 600_000, expires: new Date(Date.now() + 600_000) }, i }) as unknown as SessionData;
 
-describe.each(["node-redis 5", "node-redis 6", "ioredis 5"] as const)("%s: slots resharded during a scan", (client: ClientName) => {
+describe.each(CLIENTS)("%s: slots resharded during a scan", (client: ClientName) => {
   let h: ClientHandle;
   const prefix = `reshard-${client.replace(" ", "-")}:`;
   const expected = Array.from({ length: SESSIONS }, (_, i) => `s${i}`);

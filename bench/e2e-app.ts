@@ -5,6 +5,7 @@
  *
  * The routes and the IPC with the bench process are e2e-harness.ts's.
  */
+import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import session from "express-session";
@@ -17,8 +18,11 @@ import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
-export const CONTESTANTS = ["connect-redis", "ours", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
+export const CONTESTANTS = ["connect-redis", "ours", "ours-encrypted", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
+
+/** One key for every app process (each reads the sessions the others wrote); a bench needs no secret. */
+const BENCH_KEY = createHash("sha256").update("redis-session-store bench key").digest();
 
 interface BenchSession {
   passport?: { user?: string };
@@ -109,6 +113,8 @@ function storeFor(contestant: Contestant, client: RedisClient, ioredis: Redis): 
       return connectRedis(client) as unknown as session.Store;
     case "ours":
       return ours(client) as unknown as session.Store;
+    case "ours-encrypted":
+      return ours(client, { prefix: "ours-enc:", encryption: { keys: [{ id: "bench", key: BENCH_KEY }] } }) as unknown as session.Store;
     case "ours-touch60":
       return ours(client, { touchAfter: 60 }) as unknown as session.Store;
     case "raw":

@@ -21,16 +21,21 @@ import type { RedisClient } from "./stores.js";
 export const USERS = 500;
 
 export type ParentMessage = { type: "take" } | { type: "stop" };
-export type ChildMessage = { type: "ready"; ports: Record<string, number> } | { type: "sent"; sent: SentCommands };
+export type ChildMessage = { type: "ready"; ports: Record<string, number> } | { type: "sent"; sent: SentCommands; cpuUsec: number };
 
 /** The app process's side of the IPC: announce the ports, hand over the sent commands, stop. */
 export function serveParent(ports: Record<string, number>, take: () => SentCommands, close: () => Promise<void>): void {
   const send = process.send?.bind(process);
   if (!send) throw new Error("an app process runs as a child of the bench (fork)");
   take(); // the connection handshakes are not part of any phase
+  // Only the contestant under load gets requests, so the process's CPU time in a phase is its cost.
+  let cpu = process.cpuUsage();
   process.on("message", async (message: ParentMessage) => {
-    if (message.type === "take") send({ type: "sent", sent: take() } satisfies ChildMessage);
-    else if (message.type === "stop") {
+    if (message.type === "take") {
+      const used = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
+      send({ type: "sent", sent: take(), cpuUsec: used.user + used.system } satisfies ChildMessage);
+    } else if (message.type === "stop") {
       await close();
       process.exit(0);
     }
@@ -61,25 +66,28 @@ export async function startApps(script: string, count: number, url: string): Pro
   );
 }
 
-function takeSent(app: AppProcess): Promise<SentCommands> {
+function takeSent(app: AppProcess): Promise<{ sent: SentCommands; cpuUsec: number }> {
   return new Promise((resolve) => {
     const onMessage = (message: ChildMessage) => {
       if (message.type !== "sent") return;
       app.child.off("message", onMessage);
-      resolve(message.sent);
+      resolve({ sent: message.sent, cpuUsec: message.cpuUsec });
     };
     app.child.on("message", onMessage);
     app.child.send({ type: "take" } satisfies ParentMessage);
   });
 }
 
-async function takeAll(apps: AppProcess[]): Promise<SentCommands> {
+/** The Redis commands every app process sent, and the CPU time they used, since the last take. */
+async function takeAll(apps: AppProcess[]): Promise<{ sent: SentCommands; appCpuUsec: number }> {
   const total: SentCommands = { sent: {}, queued: {} };
+  let appCpuUsec = 0;
   for (const part of await Promise.all(apps.map(takeSent))) {
+    appCpuUsec += part.cpuUsec;
     for (const kind of ["sent", "queued"] as const)
-      for (const [name, count] of Object.entries(part[kind])) total[kind][name] = (total[kind][name] ?? 0) + count;
+      for (const [name, count] of Object.entries(part.sent[kind])) total[kind][name] = (total[kind][name] ?? 0) + count;
   }
-  return total;
+  return { sent: total, appCpuUsec };
 }
 
 export async function stopApps(apps: AppProcess[]): Promise<void> {
@@ -135,6 +143,8 @@ export interface Run extends PhaseCost {
   p99: number;
   /** Responses received. */
   requests: number;
+  /** User + system CPU time of the app processes over the run, µs. */
+  appCpuUsec: number;
 }
 
 interface Expected {
@@ -216,9 +226,9 @@ async function measure(apps: AppProcess[], key: string, admin: RedisClient, amou
   await settle(50);
   const after = parseInfo(await redisInfo(admin));
   const diff = diffStats(before, after);
-  const sent = await takeAll(apps);
+  const { sent, appCpuUsec } = await takeAll(apps);
   await checkSessions(urls, cookies, writes);
-  return { ...run, ...phaseCost(diff, sent), mix: commandMix(diff, sent, run.requests) };
+  return { ...run, ...phaseCost(diff, sent), mix: commandMix(diff, sent, run.requests), appCpuUsec };
 }
 
 /** "get 1.00, evalsha 0.10; inside scripts: set 0.10": commands per request, by name. */
@@ -269,6 +279,7 @@ export const costHeader = (baseline: string): string[] => [
   "inside scripts/request",
   "Redis µs/request (vs)",
   "Redis CPU µs/request (vs)",
+  "app CPU µs/request (vs)",
   "p99 latency",
   "notes",
 ];
@@ -280,6 +291,7 @@ export function costCells(mine: Run[], base: Run[]): string[] {
   const cmds = (r: Run) => perRequest(r, r.commands);
   const usec = (r: Run) => perRequest(r, r.redisUsec);
   const cpu = (r: Run) => perRequest(r, r.cpuUsec);
+  const appCpu = (r: Run) => perRequest(r, r.appCpuUsec);
   const unseen = mine.reduce((sum, r) => sum + r.unseen, 0);
   return [
     `${fmtRate(median(mine.map((r) => r.rps)))} (${ratio((r) => r.rps)})`,
@@ -287,6 +299,7 @@ export function costCells(mine: Run[], base: Run[]): string[] {
     median(mine.map((r) => perRequest(r, r.inner))).toFixed(2),
     `${median(mine.map(usec)).toFixed(1)} (${ratio(usec)})`,
     `${median(mine.map(cpu)).toFixed(1)} (${ratio(cpu)})`,
+    `${median(mine.map(appCpu)).toFixed(1)} (${ratio(appCpu)})`,
     fmtMs(median(mine.map((r) => r.p99))),
     unseen ? `**${unseen} sent commands missing from commandstats**` : "-",
   ];
@@ -296,4 +309,5 @@ export const COST_LEGEND =
   "Commands/request: the commands the apps' clients sent (an EVALSHA is one command; what runs inside it is the next column). " +
   "Redis µs/request: INFO commandstats usec over the measured phase, with script and EXEC inner commands counted once. " +
   "Redis CPU: redis-server main-thread user + sys CPU (INFO cpu), which also covers network I/O. " +
+  "App CPU: user + system CPU time of the app processes (process.cpuUsage()), only the measured contestant under load. " +
   "Every measured response was checked to be a 200 for the user whose cookie it carried, and the sessions to hold every visit. See bench/README.md.";

@@ -1,6 +1,10 @@
 /**
  * The demo app behind `npm run demo`: express 5 + express-session + RedisStore, with a login, a
- * visit counter and a "Your devices" page built on the per-user session index.
+ * visit counter, a "Your devices" page built on the per-user session index (each device named,
+ * with when it signed in and was last active; this device first; a device signed out from
+ * elsewhere is told why on its next visit), and the admin page of `redis-session-store/admin` at
+ * /admin/sessions. Any username signs in (no passwords: a demo); the user named "admin" is the
+ * administrator who may open /admin/sessions.
  *
  *   REDIS_URL       use this Redis (the demo's keys are under "demo-sess:" and "demo-sess-index:");
  *                   else a private redis-server from PATH is started on a free port and stopped on exit
@@ -12,12 +16,12 @@ import express, { type NextFunction, type Request, type Response } from "express
 import session from "express-session";
 import { createClient } from "redis";
 import { INSTALL_HINT, type RedisServer, removeDir, startRedis } from "../__tests__/helpers/redis-server.js";
+import { adminRouter } from "../lib/admin.js";
 import { RedisStore, RedisUnavailableError, type UserSession } from "../lib/index.js";
 
 declare module "express-session" {
   interface SessionData {
     userId: string;
-    userAgent: string;
     loginAt: number;
     views: number;
   }
@@ -27,6 +31,8 @@ const PORT = Number(process.env.PORT ?? 3000);
 const SECRET = process.env.SESSION_SECRET ?? randomBytes(32).toString("hex");
 const COOKIE_NAME = "demo.sid";
 const PREFIX = "demo-sess:";
+/** The user who may open the admin page. */
+const ADMIN_USER = "admin";
 
 async function main(): Promise<void> {
   if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) {
@@ -114,6 +120,9 @@ async function main(): Promise<void> {
       cookie: { httpOnly: true, sameSite: "lax", maxAge: 24 * 60 * 60 * 1000 },
     }),
   );
+  // Each signed-in session's device (its User-Agent, named "Chrome on Windows", and IP), kept
+  // beside the session for the devices page: never in the session data.
+  app.use(store.deviceTracker());
 
   // While the store has emitted 'disconnect', express-session runs requests without a session.
   app.use((req, res, next) => {
@@ -141,7 +150,7 @@ async function main(): Promise<void> {
     if (user) req.session.views = (req.session.views ?? 0) + 1;
     const body = user
       ? `<p>Signed in as <strong>${escapeHtml(user)}</strong>.</p>
-<p><a href="/devices">Your devices</a></p>
+<p><a href="/devices">Your devices</a></p>${user === ADMIN_USER ? '\n<p><a href="/admin/sessions">Admin: everyone\'s sessions</a></p>' : ""}
 <form method="post" action="/logout"><button>Sign out</button></form>`
       : `<p>You are not signed in. Any username works (no password: this is a demo).</p>
 <form method="post" action="/login">
@@ -165,7 +174,6 @@ async function main(): Promise<void> {
     req.session.regenerate((error) => {
       if (error) return next(error);
       req.session.userId = username;
-      req.session.userAgent = (req.get("user-agent") ?? "unknown").slice(0, 200);
       req.session.loginAt = Date.now();
       req.session.views = views;
       req.session.save((saveError) => (saveError ? next(saveError) : res.redirect(303, "/")));
@@ -187,17 +195,18 @@ async function main(): Promise<void> {
       return;
     }
     const [sessions, activeUsers] = await Promise.all([store.listUserSessions(userId), store.countActiveUsers(300)]);
-    const rows = sessions.map((s) => deviceRow(s, s.id === req.sessionID)).join("\n");
+    // This device first, then the others by their last activity (the order the store lists them in).
+    const listed = [...sessions.filter((s) => s.id === req.sessionID), ...sessions.filter((s) => s.id !== req.sessionID)];
+    const items = listed.map((s) => deviceItem(s, s.id === req.sessionID)).join("\n");
     const others =
-      sessions.length > 1 ? '<form method="post" action="/devices/sign-out-others"><button>Sign out everywhere else</button></form>' : "";
+      sessions.length > 1
+        ? '<form method="post" action="/devices/sign-out-others" class="others"><button class="danger">Sign out all other devices</button></form>'
+        : "";
     const body = `${noticeFor(req.query)}
-<p>Signed in as <strong>${escapeHtml(userId)}</strong> on ${plural(sessions.length, "device")}.</p>
-<table>
-<thead><tr><th>Device</th><th>Last active</th><th>Expires</th><th></th></tr></thead>
-<tbody>
-${rows}
-</tbody>
-</table>
+<p>Signed in as <strong>${escapeHtml(userId)}</strong> on ${plural(sessions.length, "device")}. If you don't recognise one, sign it out.</p>
+<ul class="devices">
+${items}
+</ul>
 ${others}
 <p class="muted">Users active in the last 5 minutes: <span id="active-users">${activeUsers}</span></p>
 <p><a href="/">Home</a></p>`;
@@ -217,7 +226,7 @@ ${others}
       res.redirect(303, "/devices?done=none");
       return;
     }
-    await store.destroy(target.id);
+    await store.destroy(target.id, { reason: "signed-out-elsewhere" });
     res.redirect(303, "/devices?done=one");
   });
 
@@ -230,6 +239,9 @@ ${others}
     const count = await store.destroyUserSessions(userId, { except: req.sessionID });
     res.redirect(303, `/devices?done=others&n=${count}`);
   });
+
+  // The admin page and API: only the user named "admin" gets in; everyone else gets a 403.
+  app.use("/admin/sessions", adminRouter(store, { authorize: (req: Request) => req.session.userId === ADMIN_USER }));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).type("html").send(page("Not found", '<p>No such page. <a href="/">Home</a></p>'));
@@ -308,13 +320,23 @@ function page(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)} · redis-session-store demo</title>
 <style>
-  body { font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; }
-  table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
-  th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
-  .muted { color: #666; } .this { font-weight: bold; color: #070; } .notice { background: #eef6ee; padding: .5rem .8rem; }
-  form { display: inline; } button { cursor: pointer; }
+  * { box-sizing: border-box; }
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 44rem; margin: 1.5rem auto; padding: 0 1rem; color: #1f2328; }
+  .muted { color: #5f6670; } .notice { background: #eef6ee; padding: .5rem .8rem; border-radius: 6px; }
+  form { display: inline; } button { font: inherit; cursor: pointer; padding: .35rem .8rem; border: 1px solid #c8ccd1; border-radius: 6px; background: #f6f8fa; }
+  button.danger { color: #b3261e; border-color: #e3b4b0; background: #fff; }
+  .devices { list-style: none; padding: 0; margin: 1rem 0; }
+  .device { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: .5rem 1rem;
+    border: 1px solid #d9dce1; border-radius: 8px; padding: .75rem 1rem; margin: .5rem 0; }
+  .device.current { border-color: #1a7f37; background: #f3faf4; }
+  .device .what { flex: 1 1 14rem; min-width: 0; }
+  .device .name { font-weight: 600; overflow-wrap: anywhere; }
+  .device .when { color: #5f6670; font-size: .9rem; }
+  .badge { display: inline-block; margin-left: .4rem; padding: 0 .5rem; border-radius: 999px; background: #1a7f37; color: #fff; font-size: .8rem; font-weight: 600; vertical-align: middle; }
+  .others { display: block; margin: 1rem 0; }
 </style>
 </head>
 <body>
@@ -326,20 +348,27 @@ ${body}
 `;
 }
 
-function deviceRow(s: UserSession, current: boolean): string {
-  const agent = typeof s.session.userAgent === "string" ? s.session.userAgent : "unknown";
+function deviceItem(s: UserSession, current: boolean): string {
   const handle = deviceHandle(s.id);
+  const name = s.device?.name ?? "Unknown device";
   const action = current
-    ? '<span class="this">this device</span>'
-    : `<form method="post" action="/devices/sign-out"><input type="hidden" name="device" value="${handle}"><button>Sign out</button></form>`;
-  const expires = s.expiresAt
-    ? `<span title="${s.expiresAt.toISOString()}">in ${duration(s.expiresAt.getTime() - Date.now())}</span>`
-    : "never";
-  // null when the activity record was pruned (see docs/design.md, "Pruning").
-  const active = s.lastActive
-    ? `<span title="${s.lastActive.toISOString()}">${duration(Date.now() - s.lastActive.getTime())} ago</span>`
-    : "unknown";
-  return `<tr data-device="${handle}"${current ? ' data-current="1"' : ""}><td>${escapeHtml(agent)}</td><td>${active}</td><td>${expires}</td><td>${action}</td></tr>`;
+    ? ""
+    : `<form method="post" action="/devices/sign-out"><input type="hidden" name="device" value="${handle}"><button class="danger">Sign out</button></form>`;
+  const signedIn = s.createdAt ? `Signed in ${dateTime(s.createdAt)}` : "Signed in earlier";
+  // lastActive is null when the activity record was pruned (see docs/design.md, "Pruning").
+  const active = current ? "Active now" : s.lastActive ? `Last active ${ago(Date.now() - s.lastActive.getTime())}` : "";
+  const agent = s.device ? ` title="${escapeHtml(s.device.userAgent)}"` : "";
+  return `<li class="device${current ? " current" : ""}" data-device="${handle}"${current ? ' data-current="1"' : ""}>
+  <div class="what"><div class="name"${agent}>${escapeHtml(name)}${current ? ' <span class="badge">This device</span>' : ""}</div>
+  <div class="when">${signedIn}${active ? ` · ${active}` : ""}</div></div>
+  ${action}
+</li>`;
+}
+
+const DATE_TIME = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+
+function dateTime(date: Date): string {
+  return `<time datetime="${date.toISOString()}">${escapeHtml(DATE_TIME.format(date))}</time>`;
 }
 
 /** The session id in this demo's signed cookie, when its signature is ours (express-session signs "s:" + id + "." + HMAC). */
@@ -361,11 +390,13 @@ function revokedNotice(revoked: { reason: string; at: Date }): string {
   const why: Record<string, string> = {
     "signed-out-elsewhere": "You were signed out from another device",
     "device-limit": "You were signed out because you signed in on too many devices",
+    admin: "An administrator signed you out",
     logout: "You signed out",
     clear: "Every session was signed out by the administrator",
   };
-  const text = why[revoked.reason] ?? "You were signed out";
-  return `<p class="notice">${escapeHtml(text)} ${duration(Date.now() - revoked.at.getTime())} ago.</p>`;
+  // Any other reason is the one an administrator typed on the admin page.
+  const text = why[revoked.reason] ?? `An administrator signed you out (${revoked.reason})`;
+  return `<p class="notice">${escapeHtml(text)} ${ago(Date.now() - revoked.at.getTime())}.</p>`;
 }
 
 function noticeFor(query: Request["query"]): string {
@@ -386,6 +417,11 @@ function plural(n: number, noun: string): string {
 /** A stable name for a session in forms: an HMAC of its id, so no page ever shows a session id. */
 function deviceHandle(sid: string): string {
   return createHmac("sha256", SECRET).update(sid).digest("base64url").slice(0, 22);
+}
+
+/** "just now" within the minute, else "5 min ago", "2 h 5 min ago". */
+function ago(ms: number): string {
+  return ms < 60_000 ? "just now" : `${duration(ms)} ago`;
 }
 
 function duration(ms: number): string {

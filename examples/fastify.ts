@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     const rows = devices
       .map(
         (d) =>
-          `<li>${d.id === session.sessionId ? "<b>this device</b>" : escapeHtml(String(d.session.userAgent ?? "?"))}, last active ${d.lastActive?.toISOString() ?? "?"}</li>`,
+          `<li>${d.id === session.sessionId ? "<b>this device</b>" : escapeHtml(String((d.session as { userAgent?: string }).userAgent ?? "?"))}, last active ${d.lastActive?.toISOString() ?? "?"}</li>`,
       )
       .join("");
     return reply.type("text/html").send(

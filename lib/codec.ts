@@ -1,7 +1,8 @@
 /**
  * Turning sessions into stored strings and back: the serializer (connect-redis's option, JSON by
- * default), the size limit, and the errors for what can't be written or read.
+ * default), the size limit, encryption (encryption.ts), and the errors for what can't be written or read.
  */
+import type { Encryption } from "./encryption.js";
 import { SessionDecodeError, SessionEncodeError, SessionTooLargeError } from "./errors.js";
 
 /** Turns a session into the string stored in Redis and back; connect-redis's shape. */
@@ -23,10 +24,14 @@ export class Codec {
   constructor(
     readonly serializer: Serializer,
     readonly maxSize: number,
+    readonly encryption: Encryption,
   ) {}
 
-  /** The stored form of a session; throws SessionEncodeError or SessionTooLargeError, and nothing is written. */
-  encode(sid: string, session: unknown): string {
+  /**
+   * The stored form of a session; throws SessionEncodeError or SessionTooLargeError, and nothing is
+   * written. The session is serialized before this returns (a promise only for an encryption adapter).
+   */
+  encode(sid: string, session: unknown): string | Promise<string> {
     let value: unknown;
     try {
       value = this.serializer.stringify(session);
@@ -42,12 +47,13 @@ export class Codec {
         `redis-session-store: session ${shown(sid)} is ${Buffer.byteLength(value)} bytes serialized, over maxSessionSize (${this.maxSize})`,
       );
     }
-    return value;
+    return this.encryption.encrypt(value, sid, "session");
   }
 
   /**
-   * Parses a stored value, then `check`s its shape. Anything unreadable becomes a SessionDecodeError
-   * passed to `report`, and null. Synchronous when the serializer is (JSON is).
+   * Opens (encryption) and parses a stored value, then `check`s its shape. Anything unreadable
+   * becomes a SessionDecodeError passed to `report`, and null. Synchronous when the serializer is
+   * (JSON is) and no encryption adapter is in the way. An adapter's own failure (its KMS is down) rejects.
    */
   decode<S>(
     sid: string,
@@ -65,15 +71,29 @@ export class Codec {
       report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} is not a session: ${problem}`, sid));
       return null;
     };
-    let parsed: unknown;
+    const parse = (text: string): S | null | Promise<S | null> => {
+      let parsed: unknown;
+      try {
+        parsed = this.serializer.parse(text);
+      } catch (error) {
+        return failed(error);
+      }
+      if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
+        return Promise.resolve(parsed).then(checked, failed);
+      }
+      return checked(parsed);
+    };
+    const unopened = (error: unknown): null => {
+      if (!(error instanceof SessionDecodeError)) throw error;
+      report(error);
+      return null;
+    };
+    let text: string | Promise<string>;
     try {
-      parsed = this.serializer.parse(value);
+      text = this.encryption.decrypt(value, sid, "session");
     } catch (error) {
-      return failed(error);
+      return unopened(error);
     }
-    if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
-      return Promise.resolve(parsed).then(checked, failed);
-    }
-    return checked(parsed);
+    return typeof text === "string" ? parse(text) : text.then(parse, unopened);
   }
 }

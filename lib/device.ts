@@ -6,6 +6,9 @@
  */
 import Bowser from "bowser";
 
+/** What a stored device is sealed for, with encryption on (its envelope is bound to the session and this). */
+export const DEVICE_PURPOSE = "device";
+
 /** A device as listUserSessions() shows it. */
 export interface Device {
   /** Readable: "Chrome on Windows", "Safari on iPhone"; "Unknown device" when the user agent says nothing known. */

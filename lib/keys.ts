@@ -82,6 +82,11 @@ function tagForSlot(slot: number): string {
   return slotTags[slot] as string;
 }
 
+/** A hash tag alone, "{tag}", that Redis places in the same slot as `key`. */
+export function slotTagOf(key: string): string {
+  return `{${tagForSlot(keySlot(key))}}`;
+}
+
 /** Escapes SCAN MATCH glob characters so a prefix is matched literally. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, "\\$&");
@@ -172,6 +177,11 @@ export class Keys {
   /** A session's fields (a hash), in its session's slot like the meta key. */
   fields(sid: string, sessionKey = this.session(sid)): string {
     return this.fieldsPrefix + this.member(sid, sessionKey);
+  }
+
+  /** A session's info (a hash), in its session's slot like the meta key. */
+  info(sid: string, sessionKey = this.session(sid)): string {
+    return this.infoPrefix + this.member(sid, sessionKey);
   }
 
   user(userId: string): string {

@@ -1,6 +1,7 @@
 import type { SessionData } from "express-session";
 import { JSON_SERIALIZER, type Serializer } from "./codec.js";
 import { clientProblem, isSupportedClient, SUPPORTED_CLIENTS } from "./driver/index.js";
+import { type DecryptWithOption, Encryption, type EncryptionOption } from "./encryption.js";
 import { indexPrefixConflict } from "./keys.js";
 
 /**
@@ -108,6 +109,19 @@ export interface RedisStoreOptions {
    * @default 0
    */
   absoluteTimeout?: number;
+  /**
+   * Encrypts every session and field value at rest (AES-256-GCM, bound to its session id):
+   * `{ keys: [{ id, key }, ...] }` with 32-byte keys, the first encrypting and all decrypting, or an
+   * adapter `{ encrypt(plaintext, sid), decrypt(envelope, sid) }` for keys held in a KMS. With
+   * `acceptPlaintext: true`, sessions written before are read too. See docs/design.md#encryption.
+   * @default undefined (values are stored as the serializer writes them)
+   */
+  encryption?: EncryptionOption;
+  /**
+   * Keys (or an adapter's `decrypt`) that open envelopes written while encryption was on, for a
+   * store that writes plaintext again: each is written back plain at its next save, or by rotate().
+   */
+  decryptWith?: DecryptWithOption;
 }
 
 /** {@link RedisStoreOptions} with every default filled in. */
@@ -129,6 +143,8 @@ export interface ResolvedOptions {
   readonly maxFields: number;
   readonly maxFieldSize: number;
   readonly absoluteTimeout: number;
+  /** Seals and opens stored values; passes them through when encryption is off. */
+  readonly encryption: Encryption;
 }
 
 const KNOWN = new Set([
@@ -149,6 +165,8 @@ const KNOWN = new Set([
   "maxFields",
   "maxFieldSize",
   "absoluteTimeout",
+  "encryption",
+  "decryptWith",
 ]);
 
 /** The default owner of a session: `userId`, else passport's serialized user. */
@@ -316,5 +334,6 @@ export function resolveOptions(options: RedisStoreOptions): ResolvedOptions {
     maxFields: integer(options, "maxFields", 100, 1),
     maxFieldSize: integer(options, "maxFieldSize", 65536, 1),
     absoluteTimeout: integer(options, "absoluteTimeout", 0, 0),
+    encryption: new Encryption(options.encryption, options.decryptWith),
   });
 }

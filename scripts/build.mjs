@@ -6,8 +6,8 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 
-/** The package's entry points (package.json "exports"): ".", "./koa", "./react-router". */
-const ENTRIES = ["index", "koa", "react-router"];
+/** The package's entry points (package.json "exports"): ".", "./koa", "./react-router", "./admin". */
+const ENTRIES = ["index", "koa", "react-router", "admin"];
 
 const tsc = (args) => execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", ...args], { stdio: "inherit" });
 

@@ -9,6 +9,7 @@ import { RedisUnavailableError } from "../errors.js";
 import { keySlot } from "../keys.js";
 import type { Args } from "./driver.js";
 import { notReady } from "./errors.js";
+import { scanNodeFrom } from "./node-scan.js";
 
 /** One master's own connection, as the scan uses it. */
 export interface NodeConnection {
@@ -58,13 +59,28 @@ export class ClusterScan {
    */
   async *keys(pattern: string, count: number): AsyncGenerator<string[]> {
     const layout = await this.#layout().catch(() => undefined);
-    yield* this.#scanEveryMaster(pattern, count);
+    yield* this.#scanEveryMaster(pattern, count, new Map());
     if (layout) yield* this.#rescanMovedSlots(pattern, count, layout);
   }
 
-  async *#scanEveryMaster(pattern: string, count: number): AsyncGenerator<string[]> {
+  /**
+   * keys(), resumable: each batch comes with a cursor (a JSON object of "host:port" to that master's
+   * SCAN cursor, "done" once scanned to the end) from which a later call carries on after it.
+   * Masters the cursor does not name (a replica promoted since) are
+   * scanned from the start. Slots that move during a call are scanned again within that call.
+   */
+  async *resumable(pattern: string, count: number, cursor: string | undefined): AsyncGenerator<{ keys: string[]; cursor: string }> {
+    const progress = parseCursor(cursor);
+    const snapshot = () => JSON.stringify(Object.fromEntries(progress));
+    const layout = await this.#layout().catch(() => undefined);
+    for await (const keys of this.#scanEveryMaster(pattern, count, progress)) yield { keys, cursor: snapshot() };
+    if (layout) for await (const keys of this.#rescanMovedSlots(pattern, count, layout)) yield { keys, cursor: snapshot() };
+  }
+
+  /** Scans every master to the end, each from its cursor in `progress`, which it keeps up to date. */
+  async *#scanEveryMaster(pattern: string, count: number, progress: Map<string, string>): AsyncGenerator<string[]> {
     const cluster = this.#cluster;
-    const finished = new Set<string>();
+    const finished = new Set<string>([...progress].filter(([, at]) => at === DONE).map(([address]) => address));
     // The recovery window opens at the first failure, not at the start: a long scan is not cut short.
     let giveUpAt = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -80,8 +96,14 @@ export class ClusterScan {
         continue;
       }
       try {
-        const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, finished));
-        yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
+        const iterators = targets.map((master) => this.#scanMaster(master, pattern, count, { finished, progress }));
+        // A master's cursor moves as its batch is handed on, never as it is read ahead: after a
+        // failure, each master carries on after the last batch its consumer received.
+        for await (const batch of iterators.length === 1 ? (iterators[0] as AsyncGenerator<MasterBatch>) : merge(iterators)) {
+          progress.set(batch.address, batch.next === "0" ? DONE : batch.next);
+          if (batch.keys.length) yield batch.keys;
+        }
+        for (const address of finished) progress.set(address, DONE);
       } catch (error) {
         giveUpAt = Math.min(giveUpAt, Date.now() + this.#host.recoveryMs);
         if (Date.now() > giveUpAt) throw error;
@@ -91,23 +113,25 @@ export class ClusterScan {
     }
   }
 
-  /** SCANs one master to the end; with `only`, yields just the keys of those slots. */
+  /**
+   * SCANs one master to the end, each reply with the cursor that follows it; with `only`, just the
+   * keys of those slots. With `finished`, it starts from the master's cursor in `progress`, and adds
+   * the master to `finished` at the end.
+   */
   async *#scanMaster(
     master: unknown,
     pattern: string,
     count: number,
-    finished?: Set<string>,
+    track?: { finished: Set<string>; progress: ReadonlyMap<string, string> },
     only?: ReadonlySet<number>,
-  ): AsyncGenerator<string[]> {
+  ): AsyncGenerator<MasterBatch> {
+    const address = this.#cluster.addressOf(master);
     const send = await this.#nodeSender(master);
     const ask = (cursor: string) => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)]) as Promise<[string, string[]]>;
-    if (!only) yield* scanNode(ask);
-    else
-      for await (const keys of scanNode(ask)) {
-        const wanted = keys.filter((key) => only.has(keySlot(key)));
-        if (wanted.length) yield wanted;
-      }
-    finished?.add(this.#cluster.addressOf(master));
+    for await (const { keys, next } of scanNodeFrom(ask, track?.progress.get(address) ?? "0")) {
+      yield { address, keys: only ? keys.filter((key) => only.has(keySlot(key))) : keys, next };
+    }
+    track?.finished.add(address);
   }
 
   /** Sends commands to one master's own connection, bounded and translated like any command. */
@@ -165,7 +189,9 @@ export class ClusterScan {
       for (;;) {
         try {
           const iterators = mastersFor(cluster, now, moved).map((master) => this.#scanMaster(master, pattern, count, undefined, moved));
-          yield* iterators.length === 1 ? (iterators[0] as AsyncGenerator<string[]>) : merge(iterators);
+          for await (const { keys } of iterators.length === 1 ? (iterators[0] as AsyncGenerator<MasterBatch>) : merge(iterators)) {
+            if (keys.length) yield keys;
+          }
           break;
         } catch (error) {
           // A node lost mid-way: every moved slot is scanned again, from a fresh layout.
@@ -199,6 +225,13 @@ export class ClusterScan {
     if (!answered.length) throw (views[0] as PromiseRejectedResult | undefined)?.reason ?? notReady();
     return layoutOf(answered);
   }
+}
+
+/** One SCAN reply of one master: its keys, and the cursor that follows them ("0": the end). */
+interface MasterBatch {
+  address: string;
+  keys: string[];
+  next: string;
 }
 
 /** Who serves each slot and which slots are on the move, as the masters say (see #rescanMovedSlots). */
@@ -326,20 +359,23 @@ function mastersFor(cluster: ClusterNodes, layout: SlotLayout, slots: ReadonlySe
   });
 }
 
-/** SCAN of one node, through `ask` (one SCAN call, or a stretch of them), to the end. */
-export async function* scanNode(ask: (cursor: string) => Promise<[string, string[]]>): AsyncGenerator<string[]> {
-  let pending = ask("0");
-  for (;;) {
-    const [cursor, keys] = await pending;
-    const more = String(cursor) !== "0";
-    if (more) {
-      pending = ask(String(cursor));
-      // If the consumer stops early, the prefetched reply is nobody's: don't let it go unhandled.
-      pending.catch(() => undefined);
-    }
-    if (keys.length) yield keys;
-    if (!more) return;
+/** A master scanned to the end, in a resumable scan's cursor. */
+const DONE = "done";
+
+/** A cursor of ClusterScan.resumable as a map; TypeError naming the argument when it is none. */
+function parseCursor(cursor: string | undefined): Map<string, string> {
+  if (cursor === undefined) return new Map();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cursor);
+  } catch {
+    parsed = undefined;
   }
+  const entries = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? Object.entries(parsed) : undefined;
+  if (!entries?.every(([, at]) => typeof at === "string" && (at === DONE || /^\d+$/.test(at)))) {
+    throw new TypeError('redis-session-store: argument "cursor" must be a cursor an earlier rotate() of a Cluster store gave');
+  }
+  return new Map(entries as [string, string][]);
 }
 
 /** Interleaves several async iterators, yielding whichever is ready first. */

@@ -54,6 +54,12 @@ export interface Driver {
    */
   scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]>;
 
+  /**
+   * scan(), resumable: each batch with an opaque cursor from which a later call carries on after it.
+   * A TypeError for a cursor this topology did not give.
+   */
+  scanFrom(pattern: string, count: number, cursor: string | undefined): AsyncGenerator<{ keys: string[]; cursor: string }>;
+
   /** Retries a bulk step that failed for want of a node (Cluster failover) until recoveryMs has passed. */
   retry<T>(step: () => Promise<T>): Promise<T>;
 

@@ -18,12 +18,11 @@
  * `replyMapping: "resp3"` scores come as numbers and a Lua false as false, which the store's decoders
  * take as they do node-redis 6's. None of the commands the store sends answers with a map.
  */
-import { RedisUnavailableError } from "../errors.js";
-import { type ClusterNodes, ClusterScan, scanNode } from "./cluster-scan.js";
-import { bounded, Deadlines } from "./deadlines.js";
-import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
-import { notReady, rethrowTranslated, translate } from "./errors.js";
-import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
+import type { ClusterNodes, ClusterScan } from "./cluster-scan.js";
+import type { Args, ReadinessListener, ScanStep, Topology } from "./driver.js";
+import { notReady } from "./errors.js";
+import { scanNode } from "./node-scan.js";
+import { DriverBase } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
 interface IoredisClient {
@@ -95,64 +94,24 @@ function topologyOf(client: IoredisClient): Topology {
 
 const watchers = new Watchers();
 
-export class IoredisDriver implements Driver {
-  readonly topology: Topology;
-  readonly sharded: boolean;
+export class IoredisDriver extends DriverBase {
   readonly #client: IoredisClient;
-  readonly #deadlines: Deadlines | undefined;
   readonly #clusterScan: ClusterScan | undefined;
-  #lastHeal = 0;
 
   constructor(client: unknown, commandTimeout: number) {
+    super(topologyOf(client as IoredisClient), commandTimeout);
     this.#client = client as IoredisClient;
-    this.topology = topologyOf(this.#client);
-    this.sharded = this.topology === "cluster";
-    this.#deadlines = commandTimeout > 0 ? new Deadlines(commandTimeout) : undefined;
-    if (this.sharded) {
-      this.#clusterScan = new ClusterScan(ioredisNodes(this.#client as IoredisCluster), {
-        recoveryMs: this.recoveryMs,
-        heal: () => this.#heal(true),
-        bounded: (wait) => bounded(wait, commandTimeout),
-        answer: (sent) => this.#answer(sent),
-      });
-    }
+    if (this.sharded) this.#clusterScan = this.clusterScan(ioredisNodes(this.#client as IoredisCluster));
   }
 
   get ready(): boolean {
     return this.#client.status === "ready";
   }
 
-  get recoveryMs(): number {
-    return Math.max(10_000, 5 * (this.#deadlines?.ms ?? 2000));
-  }
-
-  command<T = unknown>(key: string | undefined, args: Args): Promise<T>;
-  command<T, R>(key: string | undefined, args: Args, map: (reply: T) => R | Promise<R>): Promise<R>;
-  command<T, R>(_key: string | undefined, args: Args, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
-    // Never into ioredis's offline queue: see the header.
-    if (!this.ready) return Promise.reject(notReady());
-    let sent: Promise<unknown>;
-    try {
-      // ioredis routes by the command's own keys on Cluster (EVALSHA's too); iovalkey finds them only
-      // under the command's lower-case name.
-      sent = this.#client.call((args[0] as string).toLowerCase(), ...args.slice(1));
-    } catch (error) {
-      return Promise.reject(translate(error));
-    }
-    const answer = this.#answer(sent as Promise<T>, map);
-    if (!this.sharded) return answer;
-    return answer.catch((error: unknown) => {
-      if (error instanceof RedisUnavailableError) void this.#heal();
-      throw error;
-    });
-  }
-
-  script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    return runScript((key, command) => this.command<T>(key, command), script, keys, args);
-  }
-
-  groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
-    return groupBySlot(this.sharded, items, keyOf);
+  protected send(_key: string | undefined, args: Args): Promise<unknown> {
+    // ioredis routes by the command's own keys on Cluster (EVALSHA's too); iovalkey finds them only
+    // under the command's lower-case name.
+    return this.#client.call((args[0] as string).toLowerCase(), ...args.slice(1));
   }
 
   async *scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]> {
@@ -165,8 +124,8 @@ export class IoredisDriver implements Driver {
     yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
   }
 
-  retry<T>(step: () => Promise<T>): Promise<T> {
-    return retryThroughFailover(this.sharded, this.recoveryMs, () => this.#heal(true), step);
+  protected get masterScan(): ClusterScan | undefined {
+    return this.#clusterScan;
   }
 
   watch(listener: ReadinessListener): boolean {
@@ -180,22 +139,10 @@ export class IoredisDriver implements Driver {
    * ioredis refreshes its slot map on MOVED and after a node's connection closes; a call that failed
    * for want of a node asks for a refresh at once as well (at most once a second).
    */
-  async #heal(force = false): Promise<void> {
-    if (!this.sharded) return;
-    const now = Date.now();
-    if (!force && now - this.#lastHeal < 1000) return;
-    this.#lastHeal = now;
+  protected refreshSlots(): Promise<void> | undefined {
     const cluster = this.#client as IoredisCluster;
-    if (typeof cluster.refreshSlotsCache !== "function") return;
-    const refreshed = new Promise<void>((resolve) => cluster.refreshSlotsCache?.(() => resolve()));
-    // The caller already has the original error; a failed or slow refresh just waits for the next one.
-    await bounded(refreshed, this.#deadlines?.ms ?? 0).catch(() => undefined);
-  }
-
-  /** A sent command's reply, bounded by commandTimeout, with connection errors translated. */
-  #answer<T, R = T>(sent: Promise<T>, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
-    if (this.#deadlines) return this.#deadlines.track(sent, map);
-    return map ? sent.then(map, rethrowTranslated) : sent.catch(rethrowTranslated);
+    if (typeof cluster.refreshSlotsCache !== "function") return undefined;
+    return new Promise<void>((resolve) => cluster.refreshSlotsCache?.(() => resolve()));
   }
 }
 

@@ -3,6 +3,7 @@
  * Used by the node-redis driver only.
  */
 
+import { slotTagOf } from "../keys.js";
 import type { ClusterNodes } from "./cluster-scan.js";
 import type { Args } from "./driver.js";
 
@@ -17,6 +18,19 @@ export interface ClusterClient {
   nodeClient(node: unknown): Promise<NodeClient> | NodeClient;
   isOpen?: boolean;
   on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/**
+ * The key node-redis is given to route a command for `key`. node-redis 5 finds slots with
+ * cluster-key-slot, which hashes a key whose first hash tag is empty ("a{}b{c}") by the next tag
+ * ("b{c"), where Redis hashes the whole key: the command goes to the wrong master, and node-redis
+ * follows the MOVED reply by the same wrong slot until it gives up with MOVED. Such a key is routed
+ * by a hash tag of its real slot instead (node-redis 6 carries a fixed copy; the reroute is harmless there).
+ */
+export function routingKey(key: string | undefined): string | undefined {
+  if (key === undefined) return key;
+  const open = key.indexOf("{");
+  return open !== -1 && key.charCodeAt(open + 1) === 0x7d ? slotTagOf(key) : key;
 }
 
 function addressOf(master: unknown): string {

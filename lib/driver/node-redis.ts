@@ -3,13 +3,12 @@
  * The topology is read from the client once, and the one function that sends a command is chosen
  * then; nothing per call asks which client or topology this is.
  */
-import { RedisUnavailableError } from "../errors.js";
-import { ClusterScan, scanNode } from "./cluster-scan.js";
-import { bounded, Deadlines } from "./deadlines.js";
-import type { Args, Driver, ReadinessListener, ScanStep, Script, Topology } from "./driver.js";
-import { notReady, rethrowTranslated, translate } from "./errors.js";
-import { type ClusterClient, type NodeClient, nodeRedisNodes } from "./node-redis-cluster.js";
-import { groupBySlot, retryThroughFailover, runScript } from "./shared.js";
+import type { ClusterScan } from "./cluster-scan.js";
+import type { Args, ReadinessListener, ScanStep, Topology } from "./driver.js";
+import { notReady } from "./errors.js";
+import { type ClusterClient, type NodeClient, nodeRedisNodes, routingKey } from "./node-redis-cluster.js";
+import { scanNode } from "./node-scan.js";
+import { DriverBase } from "./shared.js";
 import { Watchers } from "./watchers.js";
 
 interface StandaloneClient {
@@ -41,31 +40,20 @@ function topologyOf(client: unknown): Topology {
 
 const watchers = new Watchers();
 
-export class NodeRedisDriver implements Driver {
-  readonly topology: Topology;
-  readonly sharded: boolean;
+export class NodeRedisDriver extends DriverBase {
   readonly #client: unknown;
-  readonly #deadlines: Deadlines | undefined;
   /** Sends one command the way this client's topology takes it; `readonly: false` always (sessions read their own writes). */
   readonly #send: (key: string | undefined, args: Args) => Promise<unknown>;
   readonly #clusterScan: ClusterScan | undefined;
-  #lastHeal = 0;
 
   constructor(client: unknown, commandTimeout: number) {
+    super(topologyOf(client), commandTimeout);
     this.#client = client;
-    this.topology = topologyOf(client);
-    this.sharded = this.topology === "cluster";
-    this.#deadlines = commandTimeout > 0 ? new Deadlines(commandTimeout) : undefined;
     switch (this.topology) {
       case "cluster": {
         const cluster = client as ClusterClient;
-        this.#send = (key, args) => cluster.sendCommand(key, false, args);
-        this.#clusterScan = new ClusterScan(nodeRedisNodes(cluster), {
-          recoveryMs: this.recoveryMs,
-          heal: () => this.#heal(true),
-          bounded: (wait) => bounded(wait, commandTimeout),
-          answer: (sent) => this.#answer(sent),
-        });
+        this.#send = (key, args) => cluster.sendCommand(routingKey(key), false, args);
+        this.#clusterScan = this.clusterScan(nodeRedisNodes(cluster));
         break;
       }
       case "sentinel": {
@@ -85,34 +73,8 @@ export class NodeRedisDriver implements Driver {
     return this.sharded ? c.isOpen !== false : c.isReady !== false;
   }
 
-  get recoveryMs(): number {
-    return Math.max(10_000, 5 * (this.#deadlines?.ms ?? 2000));
-  }
-
-  command<T = unknown>(key: string | undefined, args: Args): Promise<T>;
-  command<T, R>(key: string | undefined, args: Args, map: (reply: T) => R | Promise<R>): Promise<R>;
-  command<T, R>(key: string | undefined, args: Args, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
-    if (!this.ready) return Promise.reject(notReady());
-    let sent: Promise<unknown>;
-    try {
-      sent = this.#send(key, args);
-    } catch (error) {
-      return Promise.reject(translate(error));
-    }
-    const answer = this.#answer(sent as Promise<T>, map);
-    if (!this.sharded) return answer;
-    return answer.catch((error: unknown) => {
-      if (error instanceof RedisUnavailableError) void this.#heal();
-      throw error;
-    });
-  }
-
-  script<T = unknown>(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
-    return runScript((key, command) => this.command<T>(key, command), script, keys, args);
-  }
-
-  groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
-    return groupBySlot(this.sharded, items, keyOf);
+  protected send(key: string | undefined, args: Args): Promise<unknown> {
+    return this.#send(key, args);
   }
 
   async *scan(pattern: string, count: number, step?: ScanStep): AsyncGenerator<string[]> {
@@ -124,8 +86,8 @@ export class NodeRedisDriver implements Driver {
     yield* scanNode(step ?? ((cursor) => this.command(undefined, ["SCAN", cursor, "MATCH", pattern, "COUNT", String(count)])));
   }
 
-  retry<T>(step: () => Promise<T>): Promise<T> {
-    return retryThroughFailover(this.sharded, this.recoveryMs, () => this.#heal(true), step);
+  protected get masterScan(): ClusterScan | undefined {
+    return this.#clusterScan;
   }
 
   watch(listener: ReadinessListener): boolean {
@@ -147,23 +109,12 @@ export class NodeRedisDriver implements Driver {
    * refreshes on its own; the call is harmless there. (Sentinel gets no such step: see
    * docs/operations.md on node-redis 5 and Sentinel.)
    */
-  async #heal(force = false): Promise<void> {
-    if (!this.sharded) return;
-    const now = Date.now();
-    if (!force && now - this.#lastHeal < 1000) return;
-    this.#lastHeal = now;
+  protected refreshSlots(): Promise<void> | undefined {
     const cluster = this.#client as ClusterClient & { _slots?: { rediscover?: (startWith: unknown) => Promise<void> } };
     const rediscover = cluster._slots?.rediscover;
-    if (typeof rediscover !== "function") return;
+    if (typeof rediscover !== "function") return undefined;
     const live = cluster.masters.map((master) => (master as { client?: NodeClient }).client).find((client) => client?.isReady === true);
-    if (!live) return;
-    // The caller already has the original error; a failed or slow refresh just waits for the next one.
-    await bounded(rediscover.call(cluster._slots, live), this.#deadlines?.ms ?? 0).catch(() => undefined);
-  }
-
-  /** A sent command's reply, bounded by commandTimeout, with connection errors translated. */
-  #answer<T, R = T>(sent: Promise<T>, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
-    if (this.#deadlines) return this.#deadlines.track(sent, map);
-    return map ? sent.then(map, rethrowTranslated) : sent.catch(rethrowTranslated);
+    if (!live) return undefined;
+    return rediscover.call(cluster._slots, live);
   }
 }

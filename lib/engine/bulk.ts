@@ -43,19 +43,17 @@ export class Bulk<S> {
     readonly settings: BulkSettings<S>,
   ) {}
 
-  /** Every session, each made into what the caller returns (a key SCAN yields twice is made once). */
-  async all<T>(make: (id: string, session: S) => T): Promise<T[]> {
-    const seen = new Set<string>();
+  /**
+   * Every session, each made into what the caller returns. SCAN may yield a key twice (while Redis
+   * resizes its table): such duplicates are dropped at the end, found by sorting a copy of the ids,
+   * which holds far less memory than a Set of every id while the sessions are read.
+   */
+  async all<T extends { id: string }>(make: (id: string, session: S) => T): Promise<T[]> {
     const sessions: T[] = [];
-    const keep = (id: string, session: S) => {
-      if (seen.has(id)) return undefined;
-      seen.add(id);
-      return make(id, session);
-    };
-    for await (const batch of this.#batches(this.settings.scanCount, true, keep)) {
-      for (const item of batch) if (item !== undefined) sessions.push(item);
+    for await (const batch of this.#batches(this.settings.scanCount, true, make)) {
+      for (const item of batch) sessions.push(item);
     }
-    return sessions;
+    return dropDuplicates(sessions);
   }
 
   async ids(): Promise<string[]> {
@@ -162,6 +160,21 @@ export class Bulk<S> {
     const values = await this.driver.command<(string | null)[]>(keys[0], ["MGET", ...keys]);
     return values.map((value) => (value === null || value === undefined ? undefined : { value: String(value), ttlMs: undefined }));
   }
+}
+
+/** `items` without the later ones of any id seen twice. */
+export function dropDuplicates<T extends { id: string }>(items: T[]): T[] {
+  const sorted = items.map((item) => item.id).sort();
+  const twice = new Set<string>();
+  for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1]) twice.add(sorted[i] as string);
+  if (!twice.size) return items;
+  const seen = new Set<string>();
+  return items.filter(({ id }) => {
+    if (!twice.has(id)) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /** ZSCAN's members: a flat [member, score, ...] list (RESP2), or [member, score] pairs (RESP3). */

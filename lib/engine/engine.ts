@@ -4,6 +4,7 @@
  * mode there, in its constructor, from what the driver says of the topology and what the options
  * ask for; its methods then call what was picked. Nowhere else is the topology read.
  */
+import { DEVICE_PURPOSE } from "../device.js";
 import type { Driver } from "../driver/driver.js";
 import type { Keys } from "../keys.js";
 import type { Destroyed, DestroyReason } from "../scripts/destroy.js";
@@ -12,7 +13,8 @@ import type { TouchResult } from "../scripts/session.js";
 import { Bulk } from "./bulk.js";
 import type { Decode } from "./decode.js";
 import { warnOfEviction } from "./eviction.js";
-import { type FieldLimits, SessionFields } from "./fields.js";
+import { type FieldLimits, SessionFields, type StoredValues } from "./fields.js";
+import { type RotateOptions, type RotateProgress, rotate } from "./rotate.js";
 import { ClientSweep, ServerSweep } from "./sweep.js";
 import { UserIndex } from "./user-index.js";
 import { AtOnceLookup, PerSlotLookup } from "./user-lookup.js";
@@ -45,14 +47,16 @@ export interface EngineOptions<S> {
   touchAfter: number | "auto";
   decode: Decode<S>;
   fieldLimits: FieldLimits;
+  /** The store's encryption, and where it reports values that can't be opened (fields, rotate()). */
+  stored: StoredValues;
   /** Hears of the sessions the store itself creates and destroys (audit events; this process only). */
   report(event: StoreEvent): void;
   /**
-   * The owner a stored value names, when it can be read synchronously (undefined otherwise): a
-   * repeat save compares it with the owner the request loaded, to see whether another process
-   * changed the owner meanwhile.
+   * The owner a stored value of `sid` names (undefined when it can't be read): a repeat save
+   * compares it with the owner the request loaded, to see whether another process changed the
+   * owner meanwhile. An encrypted value is opened for that, so owners never need to be stored plain.
    */
-  ownerOfValue(value: string, sid: string): string | undefined;
+  ownerOfValue(sid: string, value: string): string | undefined | Promise<string | undefined>;
 }
 
 /** What the store tells of its own writes, for an audit log. */
@@ -114,7 +118,7 @@ export class Engine<S> {
         : new PartWrites(driver, keys, tombstoneMs, indexed, absoluteMs);
     if (indexed) {
       const lookup = driver.sharded ? new PerSlotLookup(driver, keys) : new AtOnceLookup(driver, keys);
-      this.users = new UserIndex(driver, keys, lookup, options.decode, tombstoneMs);
+      this.users = new UserIndex(driver, keys, lookup, options.decode, tombstoneMs, options.stored);
     }
     // A store that sends no script at all (connect-redis's commands) scans with plain SCAN too, so
     // it works for an ACL user without @scripting.
@@ -158,7 +162,12 @@ export class Engine<S> {
    */
   fields(sid: string): SessionFields | undefined {
     if (!this.#writes.indexesOwners) return undefined;
-    return new SessionFields(this.driver, this.keys, sid, this.#options.fieldLimits);
+    return new SessionFields(this.driver, this.keys, sid, this.#options.fieldLimits, this.#options.stored);
+  }
+
+  /** Rewrites every session and field not in the form the store writes now, batch by batch (rotate.ts). */
+  rotate(options: RotateOptions): AsyncGenerator<RotateProgress> {
+    return rotate(this.driver, this.keys, this.#options.stored, options);
   }
 
   /**
@@ -194,6 +203,7 @@ export class Engine<S> {
     }
     const limit = this.#options.maxSessionsPerUser;
     const count = limit > 0 && request.owner !== "";
+    if (request.device) request = { ...request, device: await this.#seal(request.sid, request.device) };
     let written = this.#writes.save(request, count);
     if (this.#checkEviction) {
       this.#checkEviction = false;
@@ -216,7 +226,8 @@ export class Engine<S> {
       keepExpiry === "check" ? this.driver.command<number>(key, ["PTTL", key]) : undefined,
     ]);
     if (replaced === null || replaced === undefined) return false;
-    if (this.#options.ownerOfValue(String(replaced), sid) !== owner) return "full";
+    const replacedOwner = this.#options.ownerOfValue(sid, String(replaced));
+    if ((typeof replacedOwner === "object" ? await replacedOwner : replacedOwner) !== owner) return "full";
     return leftMs === undefined || this.#near(ttlMs, Number(leftMs)) ? true : "full";
   }
 
@@ -224,14 +235,19 @@ export class Engine<S> {
    * Extends a session's life. With the expiry the request loaded, a touch that would move it by
    * less than touchAfter is not sent at all; without it, Redis decides (a fixed touchAfter only).
    */
-  touch(request: Touch): Promise<TouchResult> {
+  async touch(request: Touch): Promise<TouchResult> {
     const { touchAfter } = this.#options;
-    if (request.loadedExpireAt !== undefined && touchAfter !== 0) {
-      if (this.keepsExpiry(request.ttlMs, request.loadedExpireAt)) return Promise.resolve("skipped");
-      return this.#writes.touch({ ...request, touchAfterMs: 0 });
-    }
+    if (request.loadedExpireAt !== undefined && touchAfter !== 0 && this.keepsExpiry(request.ttlMs, request.loadedExpireAt))
+      return "skipped";
+    if (request.device) request = { ...request, device: await this.#seal(request.sid, request.device) };
+    if (request.loadedExpireAt !== undefined && touchAfter !== 0) return this.#writes.touch({ ...request, touchAfterMs: 0 });
     // Without the loaded expiry (a cookie without maxAge: the store's ttl), Redis compares.
     return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? autoBound(request.ttlMs) : touchAfter });
+  }
+
+  /** A device as stored: sealed for its session when encryption is on. */
+  #seal(sid: string, device: string): string | Promise<string> {
+    return this.#options.stored.encryption.encrypt(device, sid, DEVICE_PURPOSE);
   }
 
   /** Destroys sessions; each keeps a tombstone with its reason while tombstones are on, unless `tombstone` is false. */

@@ -2,9 +2,14 @@
  * Session fields: JSON values read and changed one by one, apart from the session value, so that
  * two requests changing different fields (or incrementing one) never lose each other's change.
  * A write to one field never rewrites another; an increment is Redis's own HINCRBY.
+ *
+ * With encryption, each value is sealed bound to its session id and its field name (purpose
+ * "field:" + name), so a value copied to another field or session does not open. A counter
+ * (a field only ever written by increment()) stays a plain integer: HINCRBY works on it.
  */
 import type { Driver } from "../driver/driver.js";
-import { SessionFieldsError, SessionNotFoundError } from "../errors.js";
+import type { Encryption } from "../encryption.js";
+import { SessionDecodeError, SessionFieldsError, SessionNotFoundError } from "../errors.js";
 import type { Keys } from "../keys.js";
 import { type FieldsWrite, readAllFields, readFields, writeFields } from "../scripts/fields.js";
 
@@ -15,6 +20,16 @@ export interface FieldLimits {
   /** Largest value, in bytes of its JSON. */
   maxFieldSize: number;
 }
+
+/** How a store seals what it stores, and where it reports a value that can't be opened. */
+export interface StoredValues {
+  encryption: Encryption;
+  /** Hears of a value that can't be opened (a session then reads as none, a field as unset). */
+  report(error: SessionDecodeError): void;
+}
+
+/** A counter HINCRBY keeps: plain digits, never sealed. */
+export const INTEGER = /^-?\d+$/;
 
 /** Longest field name accepted, in characters. */
 const MAX_NAME_LENGTH = 256;
@@ -33,8 +48,9 @@ function checkName(name: unknown, argument = "name"): string {
   return name;
 }
 
-function parse(stored: string | undefined): unknown {
-  return stored === undefined ? undefined : JSON.parse(stored);
+/** The purpose a field's value is sealed for. */
+export function fieldPurpose(name: string): string {
+  return `field:${name}`;
 }
 
 /** The fields of one session. Every method is a promise; values are anything JSON can hold. */
@@ -42,17 +58,19 @@ export class SessionFields {
   readonly #driver: Driver;
   readonly #keys: { sid: string; session: string; meta: string; fields: string };
   readonly #limits: FieldLimits;
+  readonly #stored: StoredValues;
 
-  constructor(driver: Driver, keys: Keys, sid: string, limits: FieldLimits) {
+  constructor(driver: Driver, keys: Keys, sid: string, limits: FieldLimits, stored: StoredValues) {
     this.#driver = driver;
     this.#keys = keys.sessionKeys(sid);
     this.#limits = limits;
+    this.#stored = stored;
   }
 
-  /** The value of one field, or undefined when it is unset or the session is gone. */
+  /** The value of one field, or undefined when it is unset, unreadable (see `decodeError`) or the session is gone. */
   async get(name: string): Promise<unknown> {
     const [value] = (await readFields(this.#driver, this.#keys, [checkName(name)])) ?? [];
-    return parse(value);
+    return this.#decode(name, value);
   }
 
   /** The values of several fields, in order (undefined where unset). */
@@ -64,20 +82,23 @@ export class SessionFields {
       this.#keys,
       names.map((name) => checkName(name)),
     );
-    return names.map((_, i) => parse(values?.[i]));
+    return Promise.all(names.map((name, i) => this.#decode(name, values?.[i])));
   }
 
   /** Every field of the session as a plain object ({} when the session is gone). */
   async all(): Promise<Record<string, unknown>> {
     const pairs = (await readAllFields(this.#driver, this.#keys)) ?? [];
+    const values = await Promise.all(pairs.map(([name, value]) => this.#decode(name, value)));
     const out: Record<string, unknown> = Object.create(null);
-    for (const [name, value] of pairs) out[name] = parse(value);
+    pairs.forEach(([name], i) => {
+      if (values[i] !== undefined) out[name] = values[i];
+    });
     return out;
   }
 
   /** Sets one field. Fails with SessionNotFoundError when the session does not exist (save it first). */
   async set(name: string, value: unknown): Promise<void> {
-    await this.#write({ op: "set", pairs: [checkName(name), this.#encode(name, value)] });
+    await this.#write({ op: "set", pairs: [checkName(name), await this.#encode(name, value)] });
   }
 
   /** Sets several fields at once, atomically. */
@@ -85,8 +106,10 @@ export class SessionFields {
     if (record === null || typeof record !== "object" || Array.isArray(record)) {
       throw new TypeError('redis-session-store: argument "record" must be an object of field names to values');
     }
-    const pairs: string[] = [];
-    for (const [name, value] of Object.entries(record)) pairs.push(checkName(name), this.#encode(name, value));
+    const entries = Object.entries(record);
+    for (const [name] of entries) checkName(name);
+    const sealed = await Promise.all(entries.map(([name, value]) => this.#encode(name, value)));
+    const pairs = entries.flatMap(([name], i) => [name, sealed[i] as string]);
     if (pairs.length) await this.#write({ op: "set", pairs });
   }
 
@@ -101,7 +124,8 @@ export class SessionFields {
     return this.#write({ op: "increment", name: checkName(name), by });
   }
 
-  #encode(name: string, value: unknown): string {
+  /** The stored form of a value: its JSON, sealed for this session and field when encryption is on. */
+  #encode(name: string, value: unknown): string | Promise<string> {
     let json: string | undefined;
     try {
       json = JSON.stringify(value);
@@ -116,7 +140,22 @@ export class SessionFields {
         `redis-session-store: field ${shown(name)} is ${size} bytes as JSON, over maxFieldSize (${this.#limits.maxFieldSize})`,
       );
     }
-    return json;
+    return this.#stored.encryption.encrypt(json, this.#keys.sid, fieldPurpose(name));
+  }
+
+  /** A stored value as the app reads it; one that can't be opened is reported and reads as unset. */
+  async #decode(name: string, stored: string | undefined): Promise<unknown> {
+    if (stored === undefined) return undefined;
+    if (INTEGER.test(stored)) return JSON.parse(stored);
+    let json: string;
+    try {
+      json = await this.#stored.encryption.decrypt(stored, this.#keys.sid, fieldPurpose(name));
+    } catch (error) {
+      if (!(error instanceof SessionDecodeError)) throw error;
+      this.#stored.report(error);
+      return undefined;
+    }
+    return JSON.parse(json);
   }
 
   async #write(write: FieldsWrite): Promise<number> {
@@ -131,7 +170,10 @@ export class SessionFields {
     }
     if (outcome.reason === "not-integer") {
       const name = write.op === "increment" ? write.name : "";
-      throw new SessionFieldsError(`redis-session-store: field ${shown(name)} of session ${sid} holds no integer: it can't be incremented`);
+      const sealed = this.#stored.encryption.enabled ? " (with encryption, set() seals a value: count with increment() alone)" : "";
+      throw new SessionFieldsError(
+        `redis-session-store: field ${shown(name)} of session ${sid} holds no integer: it can't be incremented${sealed}`,
+      );
     }
     throw new SessionFieldsError(
       `redis-session-store: session ${sid} would hold ${outcome.reason.tooMany} fields, over maxFields (${this.#limits.maxFields})`,

@@ -4,13 +4,15 @@
  * write modes. Finding and verifying a user's sessions is the lookup's (user-lookup.ts).
  */
 
-import { type Device, parseDevice } from "../device.js";
+import { DEVICE_PURPOSE, type Device, parseDevice } from "../device.js";
 import type { Driver } from "../driver/driver.js";
+import { SessionDecodeError } from "../errors.js";
 import type { Keys } from "../keys.js";
 import type { DestroyReason } from "../scripts/destroy.js";
 import { countActiveUsers, listActiveUsers, windowStart } from "../scripts/index.js";
 import { readSessions } from "../scripts/read.js";
 import { type Decode, decodeAll, expiryOf } from "./decode.js";
+import type { StoredValues } from "./fields.js";
 import type { UserLookup } from "./user-lookup.js";
 
 /** One of a user's sessions, as listUserSessions() returns it. */
@@ -47,13 +49,18 @@ export class UserIndex<S> {
     readonly lookup: UserLookup,
     readonly decode: Decode<S>,
     readonly tombstoneMs: number,
+    /** Opens a sealed device (encryption); one it can't open is reported and listed as null. */
+    readonly stored: StoredValues,
   ) {}
 
   /** The live sessions of one user, most recent activity first; `withSession: false` leaves `session` empty. */
   async sessions(userId: string, withSession: boolean): Promise<UserSession<S>[]> {
     const found = await this.lookup.find(userId, withSession);
     const now = Date.now();
-    const decoded = withSession ? await decodeAll(found, (item) => this.decode(item.id, item.value)) : found.map(() => ({}) as S);
+    const [decoded, devices] = await Promise.all([
+      withSession ? decodeAll(found, (item) => this.decode(item.id, item.value)) : found.map(() => ({}) as S),
+      Promise.all(found.map((item) => this.#device(item.id, item.device))),
+    ]);
     const live: UserSession<S>[] = [];
     found.forEach((item, i) => {
       const session = decoded[i];
@@ -64,10 +71,22 @@ export class UserIndex<S> {
         expiresAt: expiryOf(item.ttlMs, now),
         lastActive: item.lastActive === undefined ? null : new Date(item.lastActive),
         createdAt: item.createdAt === undefined ? null : new Date(item.createdAt),
-        device: parseDevice(item.device),
+        device: devices[i] ?? null,
       });
     });
     return byActivity(live);
+  }
+
+  /** A listed session's device: opened (encryption) and named; null when none, or it can't be opened. */
+  async #device(sid: string, stored: string | undefined): Promise<Device | null> {
+    if (stored === undefined) return null;
+    try {
+      return parseDevice(await this.stored.encryption.decrypt(stored, sid, DEVICE_PURPOSE));
+    } catch (error) {
+      if (!(error instanceof SessionDecodeError)) throw error;
+      this.stored.report(error);
+      return null;
+    }
   }
 
   /** Destroys every session of one user but `except`, each with a tombstone; resolves to the ids destroyed. */

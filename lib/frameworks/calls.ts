@@ -3,7 +3,9 @@
  * callback called exactly once, outside any try), and one template for bad arguments.
  */
 
+import type { RotateOptions } from "../engine/rotate.js";
 import type { SessionDecodeError } from "../errors.js";
+import type { ResolvedOptions } from "../options.js";
 
 /** The events a store emits (RedisStore, and the Koa and React Router stores), with their arguments. */
 export interface RedisStoreEvents {
@@ -79,7 +81,39 @@ export function checkSeconds(value: unknown, name: string): number {
   return value;
 }
 
+/** A sign-out reason, kept in the tombstone: a short non-empty string. */
+export function checkReason(reason: unknown): string {
+  if (typeof reason !== "string" || reason === "" || reason.length > 200) {
+    throw argumentError("reason", "a non-empty string of at most 200 characters", reason);
+  }
+  return reason;
+}
+
 export function checkCount(value: unknown, name: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw argumentError(name, "a positive integer", value);
   return value;
+}
+
+/** What rotate() takes; `batch` defaults to scanCount. */
+export interface RotateCall {
+  /** Keys asked for per SCAN call, and so sessions per batch, about. @default scanCount */
+  batch?: number;
+  /** A `cursor` from an earlier rotate()'s progress, to carry on after it. */
+  cursor?: string;
+  /** Stops the rotation after the batch under way: rotate() then throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export function checkRotate(call: RotateCall, options: ResolvedOptions): RotateOptions {
+  if (!options.encryption.readsEnvelopes) {
+    throw new TypeError('redis-session-store: rotate() needs the "encryption" option (or "decryptWith", to write sessions plain again)');
+  }
+  if (call === null || typeof call !== "object") throw argumentError("options", "an object { batch?, cursor?, signal? }", call);
+  const { cursor, signal } = call;
+  if (cursor !== undefined && (typeof cursor !== "string" || cursor === ""))
+    throw argumentError("cursor", "a cursor from rotate()'s progress", cursor);
+  if (signal !== undefined && (signal === null || typeof (signal as { throwIfAborted?: unknown }).throwIfAborted !== "function")) {
+    throw argumentError("signal", "an AbortSignal", signal);
+  }
+  return { batch: checkCount(call.batch ?? options.scanCount, "batch"), cursor, signal };
 }

@@ -22,13 +22,14 @@ export class SessionValues {
     readonly events: EventEmitter,
   ) {}
 
-  encode(sid: string, session: SessionData): string {
+  /** The stored form; serialized before this returns (a promise only for an encryption adapter). */
+  encode(sid: string, session: SessionData): string | Promise<string> {
     return this.codec.encode(sid, session);
   }
 
   /** Parses a stored value; anything that is not an express-session session is reported and read as none. */
   decode(sid: string, value: string, ttlMs: number | undefined): SessionData | null | Promise<SessionData | null> {
-    const decoded = this.codec.decode<SessionData>(sid, value, shapeProblem, (error) => this.#report(error));
+    const decoded = this.codec.decode<SessionData>(sid, value, shapeProblem, (error) => this.report(error));
     if (ttlMs === undefined || ttlMs < 0) return decoded;
     const show = (session: SessionData | null) => {
       if (session) this.cookies.showExpiry(session, ttlMs);
@@ -37,18 +38,31 @@ export class SessionValues {
     return decoded instanceof Promise ? decoded.then(show) : show(decoded);
   }
 
-  /** The owner a stored value names, read synchronously (undefined when it can't be). */
-  ownerOf(value: string): string | undefined {
+  /**
+   * The owner a stored value names (decrypted first when it is an envelope), or undefined when it
+   * can't be read: then the caller writes in full. A promise only for an encryption adapter.
+   */
+  ownerOf(sid: string, value: string): string | undefined | Promise<string | undefined> {
+    const owner = (text: string) => {
+      try {
+        const parsed = this.options.serializer.parse(text);
+        if (parsed === null || typeof parsed !== "object" || typeof (parsed as { then?: unknown }).then === "function") return undefined;
+        return ownerOf(this.options.userId, parsed);
+      } catch {
+        return undefined;
+      }
+    };
+    let text: string | Promise<string>;
     try {
-      const parsed = this.options.serializer.parse(value);
-      if (parsed === null || typeof parsed !== "object" || typeof (parsed as { then?: unknown }).then === "function") return undefined;
-      return ownerOf(this.options.userId, parsed);
+      text = this.options.encryption.decrypt(value, sid, "session");
     } catch {
       return undefined;
     }
+    return typeof text === "string" ? owner(text) : text.then(owner, () => undefined);
   }
 
-  #report(error: SessionDecodeError): void {
+  /** Tells the store's `decodeError` listeners of an unreadable value (else warns once). */
+  report(error: SessionDecodeError): void {
     if (this.events.listenerCount("decodeError") > 0) {
       this.events.emit("decodeError", error);
     } else if (!this.#warned) {

@@ -10,11 +10,24 @@ import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
 import type { SessionFields } from "../engine/fields.js";
+import type { RotateProgress } from "../engine/rotate.js";
 import type { ActiveSession as EngineActiveSession, UserSession as EngineUserSession } from "../engine/user-index.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, type Callback, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents, settle } from "./calls.js";
+import {
+  attempt,
+  type Callback,
+  checkCount,
+  checkReason,
+  checkRotate,
+  checkSeconds,
+  checkSid,
+  checkUserId,
+  type RedisStoreEvents,
+  type RotateCall,
+  settle,
+} from "./calls.js";
 import { checkTrackerOptions, type DeviceTrackerOptions, TrackedRequests } from "./devices.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
@@ -64,25 +77,28 @@ export class RedisStore extends StoreBase {
   constructor(options: RedisStoreOptions) {
     super();
     this.options = resolveOptions(options);
-    const { userId, tombstoneTtl, serializer, disableTTL, ttl } = this.options;
+    const { userId, tombstoneTtl, serializer, disableTTL, ttl, encryption } = this.options;
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
     const indexed = userId !== false;
     // How a touch shows in reads: rewritten inside express-session's JSON, read from Redis for any
-    // other format, or (without the index: connect-redis's commands) not at all.
+    // other format (a ciphertext can't be edited in place), or (without the index: connect-redis's
+    // commands) not at all.
     const expiryFollowsCookie = !disableTTL && typeof ttl !== "function";
     // An absolute timeout caps the key's expiry below the cookie's: reads then ask Redis for it.
+    const plainJson = serializer === JSON && !encryption.readsEnvelopes;
     const touchShows = !expiryFollowsCookie
       ? "none"
       : this.options.absoluteTimeout > 0
         ? "read-expiry"
         : !indexed
           ? "none"
-          : serializer === JSON
+          : plainJson
             ? "rewrite"
             : "read-expiry";
     this.#cookies = new Cookies(this.options, touchShows === "rewrite");
-    this.#values = new SessionValues(this.options, new Codec(serializer, this.options.maxSessionSize), this.#cookies, this);
+    const codec = new Codec(serializer, this.options.maxSessionSize, encryption);
+    this.#values = new SessionValues(this.options, codec, this.#cookies, this);
     this.#engine = new Engine<SessionData>({
       driver,
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
@@ -94,8 +110,9 @@ export class RedisStore extends StoreBase {
       touchShows,
       touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
       decode: (sid, value, ttlMs) => this.#values.decode(sid, value, ttlMs),
-      ownerOfValue: (value) => this.#values.ownerOf(value),
+      ownerOfValue: (sid, value) => this.#values.ownerOf(sid, value),
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
+      stored: { encryption: this.options.encryption, report: (error) => this.#values.report(error) },
       report: ({ type, ...event }) => this.emit(type, event as never),
     });
     this.#users = new UserCalls(this.#engine);
@@ -196,9 +213,10 @@ export class RedisStore extends StoreBase {
     const owner = ownerOf(this.options.userId, session);
     // A loaded session whose expiry would move by less than touchAfter keeps it: a repeat save.
     const keepExpiry = loaded?.expireAt !== undefined && ttlMs !== null && this.#engine.keepsExpiry(ttlMs, loaded.expireAt);
-    const value = keepExpiry
+    const encoded = keepExpiry
       ? this.#cookies.withExpiry(session, loaded?.expireAt as number, () => this.#values.encode(sid, session))
       : this.#values.encode(sid, session);
+    const value = typeof encoded === "string" ? encoded : await encoded;
     await this.#engine.save({
       sid,
       value,
@@ -268,15 +286,20 @@ export class RedisStore extends StoreBase {
     };
   }
 
-  /** Deletes a session and leaves a tombstone (reason "logout"), so no late set() or touch() brings it back. */
-  destroy(sid: string, callback?: Callback<void>): Promise<void> {
+  /**
+   * Deletes a session and leaves a tombstone, so no late set() or touch() brings it back. The
+   * tombstone keeps `reason` (default "logout"; an admin signing a session out might pass "admin").
+   */
+  destroy(sid: string, options?: { reason?: string } | Callback<void>, callback?: Callback<void>): Promise<void> {
+    const done = typeof options === "function" ? options : callback;
+    const given = typeof options === "function" ? undefined : options;
     return settle(
       attempt(async () => {
         // What this process loaded of the session stays: a late save that takes it finds the
         // session gone (XX) and is refused, even without a tombstone.
-        await this.#engine.destroy([checkSid(sid)], "logout");
+        await this.#engine.destroy([checkSid(sid)], checkReason(given?.reason ?? "logout"));
       }),
-      callback,
+      done,
     );
   }
 
@@ -312,6 +335,16 @@ export class RedisStore extends StoreBase {
       attempt(() => this.#engine.bulk.all((id, session) => Object.assign(session, { id }))),
       callback,
     );
+  }
+
+  /**
+   * Rewrites every session and field still stored in an older form: under an older key (or
+   * plaintext, with `acceptPlaintext`) when encryption is on; encrypted, with `decryptWith`, when it
+   * is off. Yields progress after each batch; pass its `cursor` to a later call to carry on. Safe
+   * while the app serves: a value is replaced only if unchanged since it was read, keeping its expiry.
+   */
+  rotate(options: RotateCall = {}): AsyncGenerator<RotateProgress> {
+    return this.#engine.rotate(checkRotate(options, this.options));
   }
 
   /** Every session id. */

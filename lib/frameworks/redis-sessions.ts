@@ -12,12 +12,23 @@ import type { Driver, Topology } from "../driver/driver.js";
 import { driverFor } from "../driver/index.js";
 import { Engine } from "../engine/engine.js";
 import type { SessionFields } from "../engine/fields.js";
+import type { RotateProgress } from "../engine/rotate.js";
 import type { ActiveSession, UserSession } from "../engine/user-index.js";
 import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
 import { ownerOf } from "../owner.js";
-import { attempt, checkCount, checkSeconds, checkSid, checkUserId, type RedisStoreEvents } from "./calls.js";
+import {
+  attempt,
+  checkCount,
+  checkReason,
+  checkRotate,
+  checkSeconds,
+  checkSid,
+  checkUserId,
+  type RedisStoreEvents,
+  type RotateCall,
+} from "./calls.js";
 import { deviceToRecord } from "./devices.js";
 import type { Loaded } from "./loaded.js";
 import { UserCalls } from "./user-calls.js";
@@ -108,7 +119,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
     this.#withExpiry = withExpiry;
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
-    this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize);
+    this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize, this.options.encryption);
     this.#engine = new Engine<S>({
       driver,
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
@@ -121,8 +132,9 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       touchShows: "none",
       touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
       decode: (sid, value) => this.#codec.decode<S>(sid, value, this.#shape, (error) => this.#reportDecode(error)),
-      ownerOfValue: (value, sid) => this.#ownerOfValue(value, sid),
+      ownerOfValue: (sid, value) => this.#ownerOfValue(sid, value),
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
+      stored: { encryption: this.options.encryption, report: (error) => this.#reportDecode(error) },
       report: ({ type, ...event }) => this.emit(type, event as never),
     });
     this.#users = new UserCalls(this.#engine);
@@ -158,7 +170,8 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
             ? ("check" as const)
             : this.#engine.keepsExpiry(ttlMs, loaded.expireAt);
       const stored = keepExpiry === true && this.#withExpiry ? this.#withExpiry(session, loaded?.expireAt as number) : session;
-      const value = this.#codec.encode(sid, stored);
+      const encoded = this.#codec.encode(sid, stored);
+      const value = typeof encoded === "string" ? encoded : await encoded;
       const owner = ownerOf(this.options.userId, session);
       const device = deviceToRecord(options.device, owner, options.anonymousDevice ?? false);
       return this.#engine.save({
@@ -187,21 +200,27 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
     }
   }
 
-  /** The owner a stored value names, when it parses synchronously (undefined otherwise). */
-  #ownerOfValue(value: string, sid: string): string | undefined {
+  /**
+   * The owner a stored value names (opened first when encrypted), or undefined when it can't be
+   * read: then the save is written in full. A promise only for an async serializer or encryption.
+   */
+  #ownerOfValue(sid: string, value: string): string | undefined | Promise<string | undefined> {
+    const owner = (parsed: S | null) => {
+      if (parsed === null) return undefined;
+      try {
+        return ownerOf(this.options.userId, parsed);
+      } catch {
+        return undefined;
+      }
+    };
     const parsed = this.#codec.decode<S>(sid, value, plainObject, () => undefined);
-    if (parsed === null || parsed instanceof Promise) return undefined;
-    try {
-      return ownerOf(this.options.userId, parsed);
-    } catch {
-      return undefined;
-    }
+    return parsed instanceof Promise ? parsed.then(owner) : owner(parsed);
   }
 
-  /** Deletes a session and leaves a tombstone (reason "logout"), so no late save brings it back. */
-  destroy(sid: string): Promise<void> {
+  /** Deletes a session and leaves a tombstone (`reason`, default "logout"), so no late save brings it back. */
+  destroy(sid: string, options: { reason?: string } = {}): Promise<void> {
     return attempt(async () => {
-      await this.#engine.destroy([checkSid(sid)], "logout");
+      await this.#engine.destroy([checkSid(sid)], checkReason(options.reason ?? "logout"));
     });
   }
 
@@ -257,6 +276,16 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
   /** Destroys every session of this store and drops the per-user index. */
   clear(): Promise<void> {
     return attempt(() => this.#engine.bulk.clear());
+  }
+
+  /**
+   * Rewrites every session and field still stored in an older form: under an older key (or
+   * plaintext, with `acceptPlaintext`) when encryption is on; encrypted, with `decryptWith`, when it
+   * is off. Yields progress after each batch; pass its `cursor` to a later call to carry on. Safe
+   * while the app serves: a value is replaced only if unchanged since it was read, keeping its expiry.
+   */
+  rotate(options: RotateCall = {}): AsyncGenerator<RotateProgress> {
+    return this.#engine.rotate(checkRotate(options, this.options));
   }
 
   /** A function `ttl` wins; else the framework's lifetime; else the `ttl` seconds. null: no expiry (disableTTL). */

@@ -5,7 +5,7 @@
  */
 import type { Engine } from "../engine/engine.js";
 import type { ActiveSession, UserSession } from "../engine/user-index.js";
-import { checkSid } from "./calls.js";
+import { checkReason, checkSid } from "./calls.js";
 
 export class UserCalls<S> {
   constructor(readonly engine: Engine<S>) {}
@@ -22,10 +22,7 @@ export class UserCalls<S> {
     if (options === null || typeof options !== "object") throw new TypeError('redis-session-store: argument "options" must be an object');
     const except = new Set(options.except === undefined ? [] : Array.isArray(options.except) ? options.except : [options.except]);
     for (const sid of except) checkSid(sid, "except");
-    const reason = options.reason ?? "signed-out-elsewhere";
-    if (typeof reason !== "string" || reason === "" || reason.length > 200) {
-      throw new TypeError(`redis-session-store: argument "reason" must be a non-empty string of at most 200 characters`);
-    }
+    const reason = checkReason(options.reason ?? "signed-out-elsewhere");
     return (await this.engine.destroyUser(userId, except, reason)).length;
   }
 
