@@ -186,7 +186,10 @@ describe.each(SETUPS)("%s", (_label, clientName: ClientName, topology: TopologyN
     });
 
     test("a cookie without maxAge (the store's ttl): Redis skips a touch within touchAfter; touchAfter: 0 sends each one", async () => {
-      for (const [touchAfter, moves] of [["auto", false], [0, true]] as const) {
+      for (const [touchAfter, moves] of [
+        ["auto", false],
+        [0, true],
+      ] as const) {
         const { server, prefix } = app({}, { ttl: 3600, touchAfter });
         const first = await request(server).get("/view");
         const key = `${prefix}${first.body.id}`;
