@@ -30,6 +30,23 @@ export function checkTrackerOptions(options: unknown, name: string): { anonymous
   return { anonymous };
 }
 
+/**
+ * The `trackDevices` option of the Koa and React Router adapters: undefined when off, else the
+ * tracker's options. It needs the per-user index, where the devices show.
+ */
+export function checkTrackDevices(value: unknown, indexOff: boolean): { anonymous: boolean } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (value === null || typeof value !== "object")) {
+    throw new TypeError(`redis-session-store: option "trackDevices" must be a boolean or { anonymous }, got ${String(value)}`);
+  }
+  if (indexOff) {
+    throw new TypeError(
+      'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
+    );
+  }
+  return checkTrackerOptions(value === true ? undefined : value, "trackDevices");
+}
+
 /** A device an app passes in (React Router's commitSession), checked. */
 export function checkDevice(value: unknown, name: string): SeenDevice | undefined {
   if (value === undefined) return undefined;

@@ -7,7 +7,7 @@
  * with the session's `_expire` and owner then, so a save that barely moves the expiry keeps it (a
  * repeat save, with the stored `_expire` left at the key's).
  */
-import { checkTrackerOptions, type DeviceTrackerOptions, seenOn } from "./devices.js";
+import { checkTrackDevices, type DeviceTrackerOptions, seenOn } from "./devices.js";
 import type { Loaded } from "./loaded.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
@@ -57,17 +57,8 @@ function koaShape(parsed: unknown): string | undefined {
  * browser-session cookie) it lives the store's `ttl` seconds in Redis.
  */
 export function createKoaStore<S extends KoaSessionData = KoaSessionData>(options: KoaStoreOptions<S>): KoaStore<S> {
-  const { trackDevices = false, ...storeOptions } = options ?? ({} as KoaStoreOptions<S>);
-  if (typeof trackDevices !== "boolean" && (trackDevices === null || typeof trackDevices !== "object")) {
-    throw new TypeError(`redis-session-store: option "trackDevices" must be a boolean or { anonymous }, got ${String(trackDevices)}`);
-  }
-  const tracking =
-    trackDevices === false ? undefined : checkTrackerOptions(trackDevices === true ? undefined : trackDevices, "trackDevices");
-  if (tracking && storeOptions.userId === false) {
-    throw new TypeError(
-      'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
-    );
-  }
+  const { trackDevices, ...storeOptions } = options ?? ({} as KoaStoreOptions<S>);
+  const tracking = checkTrackDevices(trackDevices, storeOptions.userId === false);
   // A kept expiry is stored as koa-session's own, so what it reads back is the key's.
   const sessions = new RedisSessions<S>(storeOptions, koaShape, (session, expireAt) => ({ ...session, _expire: expireAt }));
   /** The key each request (koa ctx) loaded, with what it loaded: its saves must find the session still there. */

@@ -27,7 +27,7 @@ import {
   type SessionStorage,
 } from "react-router";
 import type { SeenDevice } from "../device.js";
-import { checkDevice, checkTrackerOptions, type DeviceTrackerOptions } from "./devices.js";
+import { checkDevice, checkTrackDevices, type DeviceTrackerOptions } from "./devices.js";
 import type { Loaded } from "./loaded.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
@@ -65,17 +65,8 @@ export type RedisSessionStorage<Data = SessionData, FlashData = Data> = Omit<Ses
 export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
   options: RedisSessionStorageOptions<Data, FlashData>,
 ): RedisSessionStorage<Data, FlashData> {
-  const { cookie: cookieArg, trackDevices = false, ...storeOptions } = options ?? ({} as RedisSessionStorageOptions<Data, FlashData>);
-  if (typeof trackDevices !== "boolean" && (trackDevices === null || typeof trackDevices !== "object")) {
-    throw new TypeError(`redis-session-store: option "trackDevices" must be a boolean or { anonymous }, got ${String(trackDevices)}`);
-  }
-  const tracking =
-    trackDevices === false ? undefined : checkTrackerOptions(trackDevices === true ? undefined : trackDevices, "trackDevices");
-  if (tracking && storeOptions.userId === false) {
-    throw new TypeError(
-      'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
-    );
-  }
+  const { cookie: cookieArg, trackDevices, ...storeOptions } = options ?? ({} as RedisSessionStorageOptions<Data, FlashData>);
+  const tracking = checkTrackDevices(trackDevices, storeOptions.userId === false);
   const store = new RedisSessions<FlashSessionData<Data, FlashData>>(storeOptions);
   /** What each session object getSession returned was loaded with. */
   const loadedSessions = new WeakMap<object, Loaded>();
