@@ -277,9 +277,11 @@ ${load}
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-  test("express-session is not in its node_modules, and fastify's packages are", () => {
+  test("express-session is not in its node_modules (nor ioredis or iovalkey: a node-redis app), and fastify's packages are", () => {
     const modules = join(fastifyApp as string, "node_modules");
     expect(existsSync(join(modules, "express-session"))).toBe(false);
+    expect(existsSync(join(modules, "ioredis"))).toBe(false);
+    expect(existsSync(join(modules, "iovalkey"))).toBe(false);
     for (const name of installed) expect(existsSync(join(modules, name))).toBe(true);
   });
 

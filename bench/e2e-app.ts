@@ -18,7 +18,7 @@ import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
-export const CONTESTANTS = ["connect-redis", "ours", "ours-encrypted", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
+export const CONTESTANTS = ["connect-redis", "ours", "ours-devices", "ours-encrypted", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
 
 /** One key for every app process (each reads the sessions the others wrote); a bench needs no secret. */
@@ -113,6 +113,8 @@ function storeFor(contestant: Contestant, client: RedisClient, ioredis: Redis): 
       return connectRedis(client) as unknown as session.Store;
     case "ours":
       return ours(client) as unknown as session.Store;
+    case "ours-devices":
+      return ours(client, { prefix: "ours-dev:" }) as unknown as session.Store;
     case "ours-encrypted":
       return ours(client, { prefix: "ours-enc:", encryption: { keys: [{ id: "bench", key: BENCH_KEY }] } }) as unknown as session.Store;
     case "ours-touch60":
@@ -126,7 +128,7 @@ function storeFor(contestant: Contestant, client: RedisClient, ioredis: Redis): 
   }
 }
 
-async function startApp(store: session.Store) {
+async function startApp(store: session.Store, trackDevices = false) {
   const app = express();
   app.use(
     session({
@@ -137,6 +139,7 @@ async function startApp(store: session.Store) {
       cookie: { maxAge: DAY_MS, httpOnly: true, path: "/" },
     }),
   );
+  if (trackDevices) app.use((store as unknown as OurStore).deviceTracker());
   // Signs in as passport does (the serialized user under passport.user), plus a little profile data.
   app.post("/login", (req, res) => {
     const s = req.session as unknown as BenchSession;
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
     ioredis.on("error", (error) => process.stderr.write(`[e2e app ${process.pid}] ${contestant} ioredis error: ${error}\n`));
     if (contestant.endsWith("ioredis")) await ioredis.connect();
     ioClients.push(ioredis);
-    const server = await startApp(storeFor(contestant, client, ioredis));
+    const server = await startApp(storeFor(contestant, client, ioredis), contestant === "ours-devices");
     servers.push(server);
     ports[contestant] = (server.address() as AddressInfo).port;
   }

@@ -20,6 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const NAMES: Record<Contestant, string> = {
   "connect-redis": "connect-redis 10 (baseline)",
   ours: "ours, defaults (index on)",
+  "ours-devices": "ours, deviceTracker() on",
   "ours-encrypted": "ours, encryption on (AES-256-GCM)",
   "ours-touch60": "ours, touchAfter: 60",
   raw: "raw node-redis (GET/SET PX/PEXPIRE/DEL)",

@@ -282,6 +282,7 @@ export const COMBOS: ReadonlyArray<readonly [ServerKind, TopologyName, ClientNam
   ["redis", "sentinel", "ioredis 5"],
   ["redis", "standalone", "ioredis 6"],
   ["redis", "cluster", "ioredis 6"],
+  ["redis", "sentinel", "ioredis 6"],
   ["redis", "standalone", "ioredis 6 resp3"],
   ...(VALKEY_ENABLED
     ? ([
