@@ -174,7 +174,7 @@ test("type declarations resolve for both import and require, and reject what is 
       "const koa: KoaStore = createKoaStore({ client });",
       "// @ts-expect-error disableTouch is express-session's touch() only",
       "createKoaStore({ client, disableTouch: true });",
-      'createKoaStore({ client, touchAfter: 1, trackDevices: { anonymous: true } });',
+      "createKoaStore({ client, touchAfter: 1, trackDevices: { anonymous: true } });",
       'const rr = createRedisSessionStorage<{ userId: string }>({ client, cookie: { secrets: ["s"] } });',
       'const counted: Promise<number> = rr.store.countUserSessions("u1");',
       'import { adminRouter } from "redis-session-store/admin";',

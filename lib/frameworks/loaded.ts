@@ -33,10 +33,14 @@ interface Entry {
  * Per store, bounded in size and age: session id → what get() loaded, taken (and so removed) by the
  * next write of that id. Two requests of one session in one process may take each other's hint;
  * both loaded the same stored value or one written since, and the save's own checks cover the rest.
+ *
+ * Two generations of maps instead of one ordered map trimmed on every put: when the current one
+ * holds half the bound it becomes the previous one and the previous one is dropped whole, so a put
+ * or a take is O(1) (trimming a Map from its oldest end walks over the holes its deletes leave).
  */
 export class LoadedHandoff {
-  /** Insertion order is age order: put() moves an id to the end. */
-  readonly #entries = new Map<string, Entry>();
+  #current = new Map<string, Entry>();
+  #previous = new Map<string, Entry>();
 
   constructor(
     readonly maxEntries = MAX_ENTRIES,
@@ -45,30 +49,30 @@ export class LoadedHandoff {
 
   /** Leaves what a read of `sid` loaded for the next write of it. */
   put(sid: string, loaded: Loaded): void {
-    const now = Date.now();
-    this.#entries.delete(sid);
-    this.#entries.set(sid, { loaded, at: now });
-    for (const [oldest, entry] of this.#entries) {
-      if (this.#entries.size <= this.maxEntries && now - entry.at <= this.maxAgeMs) break;
-      this.#entries.delete(oldest);
+    this.#previous.delete(sid);
+    this.#current.set(sid, { loaded, at: Date.now() });
+    if (this.#current.size >= Math.max(1, this.maxEntries >> 1)) {
+      this.#previous = this.#current;
+      this.#current = new Map();
     }
   }
 
   /** What the last read of `sid` loaded, if it is recent; removes it either way. */
   take(sid: string): Loaded | undefined {
-    const entry = this.#entries.get(sid);
+    const entry = this.#current.get(sid) ?? this.#previous.get(sid);
     if (!entry) return undefined;
-    this.#entries.delete(sid);
+    this.drop(sid);
     return Date.now() - entry.at <= this.maxAgeMs ? entry.loaded : undefined;
   }
 
   /** Forgets `sid`: a read found nothing, or the session went through createSession (express-session) instead. */
   drop(sid: string): void {
-    this.#entries.delete(sid);
+    this.#current.delete(sid);
+    this.#previous.delete(sid);
   }
 
   /** How many hints are kept (for tests). */
   get size(): number {
-    return this.#entries.size;
+    return this.#current.size + this.#previous.size;
   }
 }
