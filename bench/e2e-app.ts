@@ -18,7 +18,16 @@ import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 
 /** The contestants' keys, in table order; e2e.ts names them. */
-export const CONTESTANTS = ["connect-redis", "ours", "ours-devices", "ours-encrypted", "ours-touch60", "raw", "ours-ioredis", "raw-ioredis"] as const;
+export const CONTESTANTS = [
+  "connect-redis",
+  "ours",
+  "ours-devices",
+  "ours-encrypted",
+  "ours-touch60",
+  "raw",
+  "ours-ioredis",
+  "raw-ioredis",
+] as const;
 export type Contestant = (typeof CONTESTANTS)[number];
 
 /** One key for every app process (each reads the sessions the others wrote); a bench needs no secret. */
