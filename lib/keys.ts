@@ -114,6 +114,8 @@ export interface SessionKeys {
   fields: string;
   /** createdAt ("c", ms on Redis's clock) and device ("d", as the device tracker stored it). */
   info: string;
+  /** The session's entry in its owner's index (see member()); the other keys are a prefix + it. */
+  member: string;
 }
 
 /** Key builder bound to one store's prefixes. */
@@ -157,11 +159,11 @@ export class Keys {
     return this.metaPrefix + this.member(sid, sessionKey);
   }
 
-  /** A session's four keys (session, meta, fields, info), all in one slot. */
+  /** A session's four keys (session, meta, fields, info), all in one slot, and its index entry. */
   sessionKeys(sid: string): SessionKeys {
     const session = this.session(sid);
     const member = this.member(sid, session);
-    return { sid, session, meta: this.metaPrefix + member, fields: this.fieldsPrefix + member, info: this.infoPrefix + member };
+    return { sid, session, meta: this.metaPrefix + member, fields: this.fieldsPrefix + member, info: this.infoPrefix + member, member };
   }
 
   /** What an info key name starts with, before the member. */

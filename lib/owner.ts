@@ -27,6 +27,18 @@ export function ownerOf(resolve: ((session: any) => unknown) | false, session: u
   return "";
 }
 
+/**
+ * The owner, or undefined when the resolver throws: for what a request loaded, whose owner only
+ * decides whether a save may be a repeat save (the save itself calls the resolver again and reports).
+ */
+export function ownerIfResolved(resolve: ((session: any) => unknown) | false, session: unknown): string | undefined {
+  try {
+    return ownerOf(resolve, session);
+  } catch {
+    return undefined;
+  }
+}
+
 function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";

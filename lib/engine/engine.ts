@@ -233,16 +233,17 @@ export class Engine<S> {
 
   /**
    * Extends a session's life. With the expiry the request loaded, a touch that would move it by
-   * less than touchAfter is not sent at all; without it, Redis decides (a fixed touchAfter only).
+   * less than touchAfter is not sent at all; without it, Redis decides.
    */
   async touch(request: Touch): Promise<TouchResult> {
     const { touchAfter } = this.#options;
-    if (request.loadedExpireAt !== undefined && touchAfter !== 0 && this.keepsExpiry(request.ttlMs, request.loadedExpireAt))
-      return "skipped";
+    // With the loaded expiry, this process compares; without it (a cookie without maxAge: the
+    // store's ttl), Redis does.
+    const compared = request.loadedExpireAt !== undefined && touchAfter !== 0;
+    if (compared && this.keepsExpiry(request.ttlMs, request.loadedExpireAt)) return "skipped";
     if (request.device) request = { ...request, device: await this.#seal(request.sid, request.device) };
-    if (request.loadedExpireAt !== undefined && touchAfter !== 0) return this.#writes.touch({ ...request, touchAfterMs: 0 });
-    // Without the loaded expiry (a cookie without maxAge: the store's ttl), Redis compares.
-    return this.#writes.touch({ ...request, touchAfterMs: touchAfter === "auto" ? autoBound(request.ttlMs) : touchAfter });
+    const touchAfterMs = compared ? 0 : touchAfter === "auto" ? autoBound(request.ttlMs) : touchAfter;
+    return this.#writes.touch({ ...request, touchAfterMs });
   }
 
   /** A device as stored: sealed for its session when encryption is on. */

@@ -22,38 +22,35 @@ export class AtomicWrites implements WriteMode {
 
   save(request: SaveRequest, countEntries: boolean): Promise<Saved | null> {
     const { sid, owner } = request;
-    const session = this.keys.session(sid);
-    const entry = this.keys.member(sid, session);
+    const keys = this.keys.sessionKeys(sid);
     return setAll(
       this.driver,
       {
-        session,
-        meta: this.keys.metaPrefix + entry,
+        ...keys,
         // An anonymous session has no index; the slot's any key stands in (a single Redis has one slot).
         userIndex: owner ? this.keys.user(owner) : this.keys.activeUsers,
         activeSessions: this.keys.activeSessions,
         activeUsers: this.keys.activeUsers,
-        fields: this.keys.fieldsPrefix + entry,
-        info: this.keys.infoPrefix + entry,
       },
-      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs, entry, countEntries },
+      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs, entry: keys.member, countEntries },
     );
   }
 
   touch({ sid, ttlMs, expiresIso, touchAfterMs, device = "" }: TouchRequest): Promise<TouchResult> {
-    const session = this.keys.session(sid);
-    const entry = this.keys.member(sid, session);
+    const keys = this.keys.sessionKeys(sid);
     return touchAll(
       this.driver,
+      { ...keys, activeSessions: this.keys.activeSessions, activeUsers: this.keys.activeUsers },
       {
-        session,
-        meta: this.keys.metaPrefix + entry,
-        activeSessions: this.keys.activeSessions,
-        activeUsers: this.keys.activeUsers,
-        fields: this.keys.fieldsPrefix + entry,
-        info: this.keys.infoPrefix + entry,
+        ttlMs,
+        expiresIso,
+        touchAfterMs,
+        device,
+        absoluteMs: this.absoluteMs,
+        sid,
+        entry: keys.member,
+        userIndexRoot: this.keys.userIndexRoot,
       },
-      { ttlMs, expiresIso, touchAfterMs, device, absoluteMs: this.absoluteMs, sid, entry, userIndexRoot: this.keys.userIndexRoot },
     );
   }
 

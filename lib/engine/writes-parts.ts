@@ -31,13 +31,9 @@ export class PartWrites implements WriteMode {
 
   async save(request: SaveRequest, countEntries: boolean): Promise<Saved | null> {
     const { sid, owner, ttlMs } = request;
-    const session = this.keys.session(sid);
-    const entry = this.keys.member(sid, session);
-    const written = setSession(
-      this.driver,
-      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry, info: this.keys.infoPrefix + entry },
-      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs },
-    );
+    const keys = this.keys.sessionKeys(sid);
+    const entry = keys.member;
+    const written = setSession(this.driver, keys, { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs });
     if (!this.indexed) {
       const outcome = await written;
       return outcome ? { entries: 0, at: 0, created: outcome === "created" } : null;
@@ -52,13 +48,13 @@ export class PartWrites implements WriteMode {
 
   async touch(request: TouchRequest): Promise<TouchResult> {
     const { sid, ttlMs } = request;
-    const session = this.keys.session(sid);
-    const entry = this.keys.member(sid, session);
-    const { result, owner } = await touchSession(
-      this.driver,
-      { session, meta: this.keys.metaPrefix + entry, fields: this.keys.fieldsPrefix + entry, info: this.keys.infoPrefix + entry },
-      { ...request, device: request.device ?? "", absoluteMs: this.absoluteMs },
-    );
+    const keys = this.keys.sessionKeys(sid);
+    const entry = keys.member;
+    const { result, owner } = await touchSession(this.driver, keys, {
+      ...request,
+      device: request.device ?? "",
+      absoluteMs: this.absoluteMs,
+    });
     if (result !== "touched" || !this.indexed) return result;
     await Promise.all([
       owner ? indexAdd(this.driver, this.keys.user(owner), { entry, ttlMs, countEntries: false, minMoveMs: ACTIVITY_RESOLUTION_MS }) : 0,

@@ -30,6 +30,13 @@ export function checkTrackerOptions(options: unknown, name: string): { anonymous
   return { anonymous };
 }
 
+/** Device tracking without the per-user index, where its devices show: refused, naming `what`. */
+export function needsIndex(what: string): TypeError {
+  return new TypeError(
+    `redis-session-store: ${what} needs the per-user index (its devices show in listUserSessions()): remove \`userId: false\``,
+  );
+}
+
 /**
  * The `trackDevices` option of the Koa and React Router adapters: undefined when off, else the
  * tracker's options. It needs the per-user index, where the devices show.
@@ -39,11 +46,7 @@ export function checkTrackDevices(value: unknown, indexOff: boolean): { anonymou
   if (value !== true && (value === null || typeof value !== "object")) {
     throw new TypeError(`redis-session-store: option "trackDevices" must be a boolean or { anonymous }, got ${String(value)}`);
   }
-  if (indexOff) {
-    throw new TypeError(
-      'redis-session-store: option "trackDevices" needs the per-user index (its devices show in listUserSessions()): remove `userId: false`',
-    );
-  }
+  if (indexOff) throw needsIndex('option "trackDevices"');
   return checkTrackerOptions(value === true ? undefined : value, "trackDevices");
 }
 

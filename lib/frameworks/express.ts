@@ -28,10 +28,10 @@ import {
   type RotateCall,
   settle,
 } from "./calls.js";
-import { checkTrackerOptions, type DeviceTrackerOptions, TrackedRequests } from "./devices.js";
+import { checkTrackerOptions, type DeviceTrackerOptions, needsIndex, TrackedRequests } from "./devices.js";
 import { Cookies } from "./express-cookies.js";
 import { SessionValues } from "./express-values.js";
-import { type Loaded, LoadedHandoff } from "./loaded.js";
+import { type Loaded, LoadedHandoff, loadedOf } from "./loaded.js";
 import { StoreBase } from "./store-base.js";
 import { UserCalls } from "./user-calls.js";
 
@@ -175,12 +175,7 @@ export class RedisStore extends StoreBase {
 
   /** What a loaded session says of its expiry and owner. */
   #loadedFrom(data: SessionData): Loaded {
-    const expireAt = this.#cookies.loaded(data);
-    try {
-      return { expireAt, owner: ownerOf(this.options.userId, data) };
-    } catch {
-      return { expireAt, owner: undefined }; // the resolver threw: the save will say so; no repeat save meanwhile
-    }
+    return loadedOf(this.options.userId, data, this.#cookies.loaded(data));
   }
 
   /**
@@ -265,11 +260,7 @@ export class RedisStore extends StoreBase {
    */
   deviceTracker(options?: DeviceTrackerOptions): (req: object, res: unknown, next: (error?: unknown) => void) => void {
     const { anonymous } = checkTrackerOptions(options, "deviceTracker()");
-    if (this.options.userId === false) {
-      throw new TypeError(
-        "redis-session-store: deviceTracker() needs the per-user index (its devices show in listUserSessions()): remove `userId: false`",
-      );
-    }
+    if (this.options.userId === false) throw needsIndex("deviceTracker()");
     this.#tracked ??= new TrackedRequests();
     const tracked = this.#tracked;
     let warned = false;

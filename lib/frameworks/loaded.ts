@@ -11,12 +11,18 @@
  * safety: a repeat save checks the owner of the value it replaced (another owner: the full script
  * runs) and `XX` never recreates a session that is gone.
  */
+import { ownerIfResolved } from "../owner.js";
 
 /** What a request loaded: the session's expiry then (ms, this process's clock; undefined when unknown) and its owner then. */
 export interface Loaded {
   expireAt: number | undefined;
   /** "" for an anonymous session; undefined when the userId resolver threw (then no repeat save). */
   owner: string | undefined;
+}
+
+/** What a request loaded: the session's expiry then, and its owner (undefined when the resolver throws: no repeat save). */
+export function loadedOf(resolve: ((session: any) => unknown) | false, session: unknown, expireAt: number | undefined): Loaded {
+  return { expireAt, owner: ownerIfResolved(resolve, session) };
 }
 
 /** Hints kept at most; past this the oldest is dropped (its request then pays the full script). */

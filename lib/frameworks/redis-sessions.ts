@@ -17,7 +17,7 @@ import type { ActiveSession, UserSession } from "../engine/user-index.js";
 import type { SessionDecodeError } from "../errors.js";
 import { Keys } from "../keys.js";
 import { type RedisStoreOptions, type ResolvedOptions, resolveOptions } from "../options.js";
-import { ownerOf } from "../owner.js";
+import { ownerIfResolved, ownerOf } from "../owner.js";
 import {
   attempt,
   checkCount,
@@ -30,7 +30,7 @@ import {
   type RotateCall,
 } from "./calls.js";
 import { deviceToRecord } from "./devices.js";
-import type { Loaded } from "./loaded.js";
+import { type Loaded, loadedOf } from "./loaded.js";
 import { UserCalls } from "./user-calls.js";
 
 /** A framework's session: a plain object of the app's data. */
@@ -193,11 +193,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
    * returned, before the request changes it.
    */
   loadedFrom(session: S, expireAt?: number): Loaded {
-    try {
-      return { expireAt, owner: ownerOf(this.options.userId, session) };
-    } catch {
-      return { expireAt, owner: undefined }; // the resolver threw: the save will say so; no repeat save meanwhile
-    }
+    return loadedOf(this.options.userId, session, expireAt);
   }
 
   /**
@@ -205,14 +201,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
    * read: then the save is written in full. A promise only for an async serializer or encryption.
    */
   #ownerOfValue(sid: string, value: string): string | undefined | Promise<string | undefined> {
-    const owner = (parsed: S | null) => {
-      if (parsed === null) return undefined;
-      try {
-        return ownerOf(this.options.userId, parsed);
-      } catch {
-        return undefined;
-      }
-    };
+    const owner = (parsed: S | null) => (parsed === null ? undefined : ownerIfResolved(this.options.userId, parsed));
     const parsed = this.#codec.decode<S>(sid, value, plainObject, () => undefined);
     return parsed instanceof Promise ? parsed.then(owner) : owner(parsed);
   }
