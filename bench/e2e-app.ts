@@ -11,9 +11,9 @@ import express from "express";
 import session from "express-session";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { RedisStore as OurStore } from "../lib/index.js";
 import { DAY_MS } from "./common.js";
 import { serveParent } from "./e2e-harness.js";
+import { RedisStore as OurStore } from "./ours.js";
 import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, ours, type RedisClient } from "./stores.js";
 

@@ -26,11 +26,9 @@ import koaSession, { type CreateSessionOptions } from "koa-session";
 // Not a bench dependency: the root's react-router, the very copy createRedisSessionStorage uses.
 import { type CookieOptions, createSessionStorage, createStaticHandler, type SessionStorage } from "react-router";
 import { createClient } from "redis";
-import { RedisStore as OurStore } from "../lib/index.js";
-import { createKoaStore } from "../lib/koa.js";
-import { createRedisSessionStorage } from "../lib/react-router.js";
 import { DAY_MS } from "./common.js";
 import { serveParent } from "./e2e-harness.js";
+import { createKoaStore, createRedisSessionStorage, RedisStore as OurStore } from "./ours.js";
 import { trackRedisWrites } from "./redis-stats.js";
 import { connectRedis, type RedisClient } from "./stores.js";
 

@@ -7,7 +7,7 @@ import { RedisStore as ConnectRedisStore } from "connect-redis";
 import type { SessionData, Store } from "express-session";
 import type { Redis } from "ioredis";
 import type { createClient } from "redis";
-import { RedisStore as OurStore, type RedisStoreOptions } from "../lib/index.js";
+import { RedisStore as OurStore, type RedisStoreOptions } from "./ours.js";
 
 export type RedisClient = ReturnType<typeof createClient>;
 
