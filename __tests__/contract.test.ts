@@ -530,6 +530,29 @@ describe.each(SETUPS)("%s, %s", (_name: string, clientName: ClientName, server: 
     expect(await store.countUserSessions("erin")).toBe(1);
   });
 
+  test("destroyUserSessions counts the sessions that still existed, and tombstones and unlinks every one it names", async () => {
+    const store = newStore();
+    const sids = ["g1", "g2", "g3"];
+    await Promise.all(sids.map((sid) => store.set(sid, sess({ userId: "gone" }))));
+    const prefix = store.options.indexPrefix;
+    // g2's value vanishes behind the store's back (evicted): its meta key and index entry are left.
+    await h.command(["DEL", key(store, "g2")]);
+    const destroyed: string[] = [];
+    store.on("destroyed", (event: { id: string }) => destroyed.push(event.id));
+    expect(await store.destroyUserSessions("gone", { reason: "password-changed" })).toBe(2);
+    expect(sorted(destroyed)).toEqual(["g1", "g3"]);
+    expect(await h.command(["EXISTS", `${prefix}user:gone`])).toBe(0);
+    for (const sid of sids) {
+      const meta = (await h.keys(`${prefix}s:*${sid}`))[0] as string;
+      expect(String(await h.command(["GET", meta]))).toMatch(/^D\d+:password-changed$/);
+      expect(await h.keys(`${prefix}i:*${sid}`)).toEqual([]);
+      // A late save of any of them is refused.
+      await store.set(sid, sess({ userId: "gone" }));
+      expect(await store.get(sid)).toBeNull();
+    }
+    expect(await store.countUserSessions("gone")).toBe(0);
+  });
+
   test("an owner change moves the session to the new user's list only", async () => {
     const store = newStore();
     await store.set("o1", sess({ userId: "frank" }));

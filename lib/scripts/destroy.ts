@@ -111,6 +111,9 @@ export function destroyOwned(
  * Single Redis: destroys the sessions of one user but those kept, in one round trip: only those
  * whose meta key still names the user. Every entry but the kept ones leaves the index. It names
  * keys KEYS does not hold (each entry's session and meta key), which a single Redis allows.
+ * Each command a script runs costs about as much again inside Lua, so the keys go in few of them:
+ * one EXISTS over the sessions (one per session only when some are gone), one UNLINK for every
+ * session, fields and info key (and the index when no entry is kept), a SET per tombstone.
  * KEYS: owner's index, active sessions.
  * ARGV: tombstoneMs, reason, sessionPrefix, metaPrefix, fieldsPrefix, infoPrefix, userId, then the kept sids.
  * Reply: the sids destroyed.
@@ -120,27 +123,45 @@ ${NOW}${META}${ENTRIES}
 local index_key, active_sessions = KEYS[1], KEYS[2]
 local tombstone_ms, reason, session_prefix, meta_prefix, fields_prefix, info_prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local owner = 'u' .. ARGV[7]
-local keep = {}
-for i = 8, #ARGV do keep[ARGV[i]] = true end
-local dropped = {}
-for _, entry in ipairs(redis.call('ZRANGE', index_key, 0, -1)) do
-  if not keep[sid_of(entry)] then dropped[#dropped + 1] = entry end
+local dropped = redis.call('ZRANGE', index_key, 0, -1)
+local whole_index = true
+if #ARGV > 7 then
+  local keep, entries = {}, dropped
+  for i = 8, #ARGV do keep[ARGV[i]] = true end
+  dropped = {}
+  for _, entry in ipairs(entries) do
+    if not keep[sid_of(entry)] then dropped[#dropped + 1] = entry end
+  end
+  whole_index = #dropped == #entries
 end
 if #dropped == 0 then return {} end
 local metas = {}
 for i, entry in ipairs(dropped) do metas[i] = meta_prefix .. entry end
 local owners = chunked('MGET', nil, metas)
-local now = now_ms()
-local gone = {}
+local owned, sessions = {}, {}
 for i, entry in ipairs(dropped) do
   if owners[i] == owner then
-    local sid = sid_of(entry)
-    if redis.call('UNLINK', session_prefix .. sid) == 1 then gone[#gone + 1] = sid end
-    redis.call('UNLINK', fields_prefix .. entry, info_prefix .. entry)
-    bury(metas[i], tombstone_ms, reason, now)
+    owned[#owned + 1] = i
+    sessions[#sessions + 1] = session_prefix .. sid_of(entry)
   end
 end
-chunked('ZREM', index_key, dropped)
+local all_live = #sessions > 0 and counted('EXISTS', sessions) == #sessions
+local now = now_ms()
+local gone, doomed = {}, {}
+for j, i in ipairs(owned) do
+  local entry = dropped[i]
+  if all_live or redis.call('EXISTS', sessions[j]) == 1 then gone[#gone + 1] = sid_of(entry) end
+  doomed[#doomed + 1] = sessions[j]
+  doomed[#doomed + 1] = fields_prefix .. entry
+  doomed[#doomed + 1] = info_prefix .. entry
+  bury(metas[i], tombstone_ms, reason, now)
+end
+if whole_index then
+  doomed[#doomed + 1] = index_key
+else
+  chunked('ZREM', index_key, dropped)
+end
+counted('UNLINK', doomed)
 chunked('ZREM', active_sessions, gone)
 return gone
 `);

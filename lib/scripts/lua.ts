@@ -193,4 +193,10 @@ local function chunked(command, first, list)
   end
   return out
 end
+-- The sum of a command's integer replies over a list of any length (EXISTS, UNLINK).
+local function counted(command, list)
+  local total = 0
+  for i = 1, #list, 1000 do total = total + redis.call(command, unpack(list, i, math.min(i + 999, #list))) end
+  return total
+end
 `;
