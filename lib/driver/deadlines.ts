@@ -7,10 +7,10 @@
  */
 import { timedOut, translate } from "./errors.js";
 
+/** A call's deadline; `reject` is dropped once the call is answered, so a queued entry never keeps its reply alive. */
 interface Deadline {
   readonly at: number;
-  readonly reject: (error: unknown) => void;
-  done: boolean;
+  reject: ((error: unknown) => void) | undefined;
 }
 
 export class Deadlines {
@@ -22,9 +22,9 @@ export class Deadlines {
 
   track<T, R = T>(sent: Promise<T>, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
     return new Promise<T | R>((resolve, reject) => {
-      const deadline: Deadline = { at: Date.now() + this.ms, reject, done: false };
+      const deadline: Deadline = { at: Date.now() + this.ms, reject };
       // Most calls finish in send order: drop answered ones from the head as we go.
-      while (this.#head < this.#queue.length && (this.#queue[this.#head] as Deadline).done) this.#head++;
+      while (this.#head < this.#queue.length && !(this.#queue[this.#head] as Deadline).reject) this.#head++;
       if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
         this.#queue.splice(0, this.#head);
         this.#head = 0;
@@ -33,7 +33,7 @@ export class Deadlines {
       if (!this.#timer) this.#arm();
       sent.then(
         (value) => {
-          deadline.done = true;
+          deadline.reject = undefined;
           if (!map) return resolve(value);
           try {
             resolve(map(value));
@@ -42,7 +42,7 @@ export class Deadlines {
           }
         },
         (error: unknown) => {
-          deadline.done = true;
+          deadline.reject = undefined;
           reject(translate(error));
         },
       );
@@ -63,10 +63,11 @@ export class Deadlines {
     // Deadlines are in send order and all share one timeout, so the expired ones are at the head.
     while (this.#head < queue.length) {
       const deadline = queue[this.#head] as Deadline;
-      if (!deadline.done && deadline.at > now) break;
-      if (!deadline.done) {
-        deadline.done = true;
-        deadline.reject(timedOut(this.ms));
+      const reject = deadline.reject;
+      if (reject && deadline.at > now) break;
+      if (reject) {
+        deadline.reject = undefined;
+        reject(timedOut(this.ms));
       }
       this.#head++;
     }
