@@ -139,13 +139,12 @@ export class Engine<S> {
     if (this.#options.touchShows === "read-expiry") {
       // GET and PTTL sent together (one round trip), not a script: a quarter of the Redis time. A key
       // gone between the two (PTTL -2) reads as gone; one touched between them shows its newer expiry.
-      return Promise.all([
-        this.driver.command<string | null>(key, ["GET", key]),
-        this.driver.command<number>(key, ["PTTL", key]),
-      ]).then(([value, ttl]) => {
-        const ttlMs = Number(ttl);
-        return value === null || value === undefined || ttlMs === -2 ? null : this.#options.decode(sid, String(value), ttlMs);
-      });
+      return Promise.all([this.driver.command<string | null>(key, ["GET", key]), this.driver.command<number>(key, ["PTTL", key])]).then(
+        ([value, ttl]) => {
+          const ttlMs = Number(ttl);
+          return value === null || value === undefined || ttlMs === -2 ? null : this.#options.decode(sid, String(value), ttlMs);
+        },
+      );
     }
     return this.driver.command<string | null, S | null>(key, ["GET", key], (value) =>
       value === null || value === undefined ? null : this.#options.decode(sid, String(value)),
