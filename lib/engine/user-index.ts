@@ -13,11 +13,7 @@ import { countActiveUsers, listActiveUsers, windowStart } from "../scripts/index
 import { readSessions } from "../scripts/read.js";
 import { type Decode, decodeAll, expiryOf } from "./decode.js";
 import type { StoredValues } from "./fields.js";
-import type { FoundSession, UserLookup } from "./user-lookup.js";
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return value instanceof Promise;
-}
+import type { UserLookup } from "./user-lookup.js";
 
 /** One of a user's sessions, as listUserSessions() returns it. */
 export interface UserSession<S = unknown> {
@@ -61,25 +57,23 @@ export class UserIndex<S> {
   async sessions(userId: string, withSession: boolean): Promise<UserSession<S>[]> {
     const found = await this.lookup.find(userId, withSession);
     const now = Date.now();
-    // Synchronous where the serializer and the encryption are (JSON, local keys): one await at most.
-    const parsed = withSession ? found.map((item) => this.decode(item.id, item.value)) : undefined;
-    const opened = found.map((item) => this.#device(item.id, item.device));
-    const pending = parsed?.some(isPromise) || opened.some(isPromise);
-    const [decoded, devices] = pending ? await Promise.all([Promise.all(parsed ?? []), Promise.all(opened)]) : [parsed ?? [], opened];
+    const [decoded, devices] = await Promise.all([
+      withSession ? decodeAll(found, (item) => this.decode(item.id, item.value)) : found.map(() => ({}) as S),
+      decodeAll(found, (item) => this.#device(item.id, item.device)),
+    ]);
     const live: UserSession<S>[] = [];
-    for (let i = 0; i < found.length; i++) {
-      const item = found[i] as FoundSession;
-      const session = withSession ? decoded[i] : ({} as S);
-      if (session === null || session === undefined) continue; // unreadable: reported by decode
+    found.forEach((item, i) => {
+      const session = decoded[i];
+      if (session === null || session === undefined) return; // unreadable: reported by decode
       live.push({
         id: item.id,
-        session: session as S,
+        session,
         expiresAt: expiryOf(item.ttlMs, now),
         lastActive: item.lastActive === undefined ? null : new Date(item.lastActive),
         createdAt: item.createdAt === undefined ? null : new Date(item.createdAt),
-        device: (devices[i] as Device | null | undefined) ?? null,
+        device: devices[i] ?? null,
       });
-    }
+    });
     return byActivity(live);
   }
 
@@ -93,7 +87,7 @@ export class UserIndex<S> {
     };
     try {
       const text = this.stored.encryption.decrypt(stored, sid, DEVICE_PURPOSE);
-      return isPromise(text) ? text.then(parseDevice, unreadable) : parseDevice(text);
+      return text instanceof Promise ? text.then(parseDevice, unreadable) : parseDevice(text);
     } catch (error) {
       return unreadable(error);
     }
