@@ -55,45 +55,57 @@ export class Codec {
    * becomes a SessionDecodeError passed to `report`, and null. Synchronous when the serializer is
    * (JSON is) and no encryption adapter is in the way. An adapter's own failure (its KMS is down) rejects.
    */
-  decode<S>(
-    sid: string,
-    value: string,
-    check: (parsed: unknown) => string | undefined,
-    report: (error: SessionDecodeError) => void,
-  ): S | null | Promise<S | null> {
-    const failed = (error: unknown): null => {
-      report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} could not be parsed`, sid, { cause: error }));
-      return null;
-    };
-    const checked = (parsed: unknown): S | null => {
-      const problem = check(parsed);
-      if (problem === undefined) return parsed as S;
-      report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} is not a session: ${problem}`, sid));
-      return null;
-    };
-    const parse = (text: string): S | null | Promise<S | null> => {
-      let parsed: unknown;
-      try {
-        parsed = this.serializer.parse(text);
-      } catch (error) {
-        return failed(error);
-      }
-      if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
-        return Promise.resolve(parsed).then(checked, failed);
-      }
-      return checked(parsed);
-    };
-    const unopened = (error: unknown): null => {
-      if (!(error instanceof SessionDecodeError)) throw error;
-      report(error);
-      return null;
-    };
+  decode<S>(sid: string, value: string, check: Check, report: Report): S | null | Promise<S | null> {
     let text: string | Promise<string>;
     try {
       text = this.encryption.decrypt(value, sid, "session");
     } catch (error) {
-      return unopened(error);
+      return unopened(error, report);
     }
-    return typeof text === "string" ? parse(text) : text.then(parse, unopened);
+    if (typeof text === "string") return this.#parse<S>(sid, text, check, report);
+    return text.then(
+      (opened) => this.#parse<S>(sid, opened, check, report),
+      (error: unknown) => unopened(error, report),
+    );
   }
+
+  // The steps are methods and module functions, not closures made per call: decode runs on every read.
+  #parse<S>(sid: string, text: string, check: Check, report: Report): S | null | Promise<S | null> {
+    let parsed: unknown;
+    try {
+      parsed = this.serializer.parse(text);
+    } catch (error) {
+      return unparsed(sid, error, report);
+    }
+    if (parsed !== null && typeof (parsed as { then?: unknown }).then === "function") {
+      return Promise.resolve(parsed).then(
+        (settled) => checked<S>(sid, settled, check, report),
+        (error: unknown) => unparsed(sid, error, report),
+      );
+    }
+    return checked<S>(sid, parsed, check, report);
+  }
+}
+
+/** Why a parsed value is not a session, or undefined. */
+type Check = (parsed: unknown) => string | undefined;
+type Report = (error: SessionDecodeError) => void;
+
+function unparsed(sid: string, error: unknown, report: Report): null {
+  report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} could not be parsed`, sid, { cause: error }));
+  return null;
+}
+
+function checked<S>(sid: string, parsed: unknown, check: Check, report: Report): S | null {
+  const problem = check(parsed);
+  if (problem === undefined) return parsed as S;
+  report(new SessionDecodeError(`redis-session-store: session ${shown(sid)} is not a session: ${problem}`, sid));
+  return null;
+}
+
+/** A value the encryption could not open is reported and read as none; the adapter's own failure (its KMS is down) rejects. */
+function unopened(error: unknown, report: Report): null {
+  if (!(error instanceof SessionDecodeError)) throw error;
+  report(error);
+  return null;
 }

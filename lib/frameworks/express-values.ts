@@ -13,6 +13,8 @@ import type { Cookies } from "./express-cookies.js";
 
 export class SessionValues {
   #warned = false;
+  /** report(), bound once: decode runs on every read. */
+  readonly #report = (error: SessionDecodeError): void => this.report(error);
 
   constructor(
     readonly options: ResolvedOptions,
@@ -29,7 +31,7 @@ export class SessionValues {
 
   /** Parses a stored value; anything that is not an express-session session is reported and read as none. */
   decode(sid: string, value: string, ttlMs: number | undefined): SessionData | null | Promise<SessionData | null> {
-    const decoded = this.codec.decode<SessionData>(sid, value, shapeProblem, (error) => this.report(error));
+    const decoded = this.codec.decode<SessionData>(sid, value, shapeProblem, this.#report);
     if (ttlMs === undefined || ttlMs < 0) return decoded;
     const show = (session: SessionData | null) => {
       if (session) this.cookies.showExpiry(session, ttlMs);

@@ -120,6 +120,7 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
     const driver = driverFor(this.options.client, this.options.commandTimeout) as Driver;
     this.topology = driver.topology;
     this.#codec = new Codec(this.options.serializer, this.options.maxSessionSize, this.options.encryption);
+    const reportDecode = (error: SessionDecodeError) => this.#reportDecode(error);
     this.#engine = new Engine<S>({
       driver,
       keys: new Keys(this.options.prefix, this.options.indexPrefix),
@@ -131,10 +132,10 @@ export class RedisSessions<S extends object = SessionObject> extends EventEmitte
       // These frameworks save the whole session to extend it: there is no touch to show.
       touchShows: "none",
       touchAfter: this.options.touchAfter === "auto" ? "auto" : this.options.touchAfter * 1000,
-      decode: (sid, value) => this.#codec.decode<S>(sid, value, this.#shape, (error) => this.#reportDecode(error)),
+      decode: (sid, value) => this.#codec.decode<S>(sid, value, this.#shape, reportDecode),
       ownerOfValue: (sid, value) => this.#ownerOfValue(sid, value),
       fieldLimits: { maxFields: this.options.maxFields, maxFieldSize: this.options.maxFieldSize },
-      stored: { encryption: this.options.encryption, report: (error) => this.#reportDecode(error) },
+      stored: { encryption: this.options.encryption, report: reportDecode },
       report: ({ type, ...event }) => this.emit(type, event as never),
     });
     this.#users = new UserCalls(this.#engine);
