@@ -3,8 +3,10 @@
  * list one user's sessions, count active users, and kill one user's sessions, at two store sizes
  * (the rest of the sessions belong to other users, 5 each, created the same way before the
  * measurement). All three contestants keep their data side by side in the one Redis, each under its
- * own namespace, so each sees the same Redis. Calls are sequential (one in flight: these are
- * latency-bound admin calls); create uses 64 in flight. Contestants alternate; medians of rounds.
+ * own namespace, so each sees the same Redis. list, kill and count are timed one call at a time
+ * (admin calls are latency-bound), then list and kill again with 64 in flight (what one client
+ * sustains: Redis's and the client's work per call, not the round trip); create uses 64 in flight.
+ * Contestants alternate; medians of rounds.
  */
 import { fmtMs, fmtRate, fmtRatio, log, makeSession, median, rotate, runConcurrent, table } from "./common.js";
 import { ACTIVE_WINDOW_S, oursPerUser, type PerUserContestant, redisessPerUser, redisSessionsPerUser } from "./peers.js";
@@ -16,8 +18,12 @@ const CREATE_CHUNKS = 5;
 const ROUNDS = 5;
 const BUDGET_MS = 500; // per call kind, per contestant, per round
 const LIST_USERS = 400; // users 0..399: listed every round, never killed
-const KILL_POOL_START = 1000; // users 1000..1999: killed, each once
+const KILL_POOL_START = 1000; // users 1000..1999: killed one at a time, each once
 const KILLS_PER_ROUND = 150; // 20 warm-up + 5 x 150 fit in the pool
+const IN_FLIGHT = 64;
+const BURST_POOL_START = LIST_USERS; // users 400..999: killed 64 in flight, each once
+const BURST_KILLS_PER_ROUND = 100; // 64 warm-up + 5 x 100 fit in the pool
+const BURST_LISTS = 1000;
 
 export interface PerUserConfig {
   url: string;
@@ -26,13 +32,17 @@ export interface PerUserConfig {
   sizes: number[];
 }
 
-type OpName = "create" | "list" | "kill" | "count";
+type OpName = "create" | "list" | "kill" | "count" | "listBurst" | "killBurst";
 const OP_LABEL: Record<OpName, string> = {
-  create: `create (${USERS.toLocaleString("en")} users x ${PER_USER}, 64 in flight)`,
+  create: `create (${USERS.toLocaleString("en")} users x ${PER_USER}, ${IN_FLIGHT} in flight)`,
   list: "list one user's sessions",
   kill: "kill one user's sessions",
   count: `count active users (last ${ACTIVE_WINDOW_S} s)`,
+  listBurst: `list one user's sessions, ${IN_FLIGHT} in flight`,
+  killBurst: `kill one user's sessions, ${IN_FLIGHT} in flight`,
 };
+/** Calls timed one at a time: their table cells give the time per call too. */
+const ONE_AT_A_TIME: ReadonlySet<OpName> = new Set(["list", "kill", "count"]);
 
 /** Calls `call` sequentially up to `max` times or until `budgetMs` has passed (at least `min` calls); ops/s. */
 async function rate(max: number, budgetMs: number, call: (i: number) => Promise<unknown>, min = 5): Promise<number> {
@@ -46,6 +56,7 @@ interface Entry {
   c: PerUserContestant;
   error?: string;
   killNext: number;
+  burstNext: number;
   rates: Record<OpName, number[]>;
   notes: Set<string>;
   counted?: number;
@@ -75,7 +86,7 @@ export async function perUser(config: PerUserConfig): Promise<string> {
     "### 3. Per-user operations (native APIs; ops/s, higher is better)",
     "",
     `${USERS.toLocaleString("en")} measured users x ${PER_USER} sessions; at the larger size the other sessions belong to other users (${PER_USER} each), created the same way. ` +
-      `list/kill/count: one call at a time (median time per call in brackets), ${ROUNDS} rounds after a warm-up, contestants alternating. ` +
+      `list/kill/count: one call at a time (median time per call in brackets), and list/kill again with ${IN_FLIGHT} calls in flight (what one client sustains), ${ROUNDS} rounds after a warm-up, contestants alternating. ` +
       "redisess's list is getUserSessions() + get() of each session (its list gives ids only); its active-user count is getAllUsers().length (it has no count). " +
       "Ratio: ours / best peer.",
   ];
@@ -102,7 +113,8 @@ export async function perUser(config: PerUserConfig): Promise<string> {
       const e: Entry = {
         c: c as PerUserContestant,
         killNext: KILL_POOL_START,
-        rates: { create: [], list: [], kill: [], count: [] },
+        burstNext: BURST_POOL_START,
+        rates: { create: [], list: [], kill: [], count: [], listBurst: [], killBurst: [] },
         notes: new Set(),
       };
       if (error !== undefined) e.error = error;
@@ -177,6 +189,30 @@ export async function perUser(config: PerUserConfig): Promise<string> {
           const left = await e.c.list(`user-${e.killNext - 1}`);
           if (left) e.notes.add(`a killed user still lists ${left} sessions`);
         });
+        // The same calls with many in flight: what the store sustains, not one call's latency.
+        await guard(e, "list", async () => {
+          const calls = warm ? 200 : BURST_LISTS;
+          const start = performance.now();
+          await runConcurrent(calls, IN_FLIGHT, async (i) => {
+            const n = await e.c.list(`user-${i % LIST_USERS}`);
+            if (n !== PER_USER) e.notes.add(`list returned ${n} sessions, expected ${PER_USER}`);
+          });
+          if (!warm) e.rates.listBurst.push((calls / (performance.now() - start)) * 1000);
+        });
+        await guard(e, "kill", async () => {
+          const calls = warm ? IN_FLIGHT : BURST_KILLS_PER_ROUND;
+          const first = e.burstNext;
+          if (first + calls > KILL_POOL_START) throw new Error("ran out of users to kill");
+          e.burstNext += calls;
+          const start = performance.now();
+          await runConcurrent(calls, IN_FLIGHT, async (i) => {
+            const n = await e.c.killUser(`user-${first + i}`);
+            if (n !== undefined && n !== PER_USER) e.notes.add(`kill reported ${n} sessions, expected ${PER_USER}`);
+          });
+          if (!warm) e.rates.killBurst.push((calls / (performance.now() - start)) * 1000);
+          const left = await e.c.list(`user-${first + calls - 1}`);
+          if (left) e.notes.add(`a killed user still lists ${left} sessions`);
+        });
       }
     }
     bySize.set(size, entries);
@@ -188,7 +224,7 @@ export async function perUser(config: PerUserConfig): Promise<string> {
         const e = entries.get(name) as Entry;
         const r = med(e);
         if (!Number.isFinite(r)) return e.error ? `**failed**: ${e.error.slice(0, 100)}` : "n/a";
-        return op === "create" ? fmtRate(r) : `${fmtRate(r)} (${fmtMs(1000 / r)})`;
+        return ONE_AT_A_TIME.has(op) ? `${fmtRate(r)} (${fmtMs(1000 / r)})` : fmtRate(r);
       });
       const ourRate = med(entries.get("ours") as Entry);
       const peerRates = names
