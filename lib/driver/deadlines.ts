@@ -1,5 +1,5 @@
 /**
- * commandTimeout for every call at the cost of one object per call and one timer per driver.
+ * commandTimeout for every call at the cost of two array slots per call and one timer per driver.
  * A client's own per-command timeout arms a timer per command (node-redis's AbortSignal), which
  * costs more than the command on the hot path. Deadlines are checked at most every 50 ms, so a
  * call fails between `ms` and `ms + 50` after it was sent. The timer runs only while calls are
@@ -7,33 +7,40 @@
  */
 import { timedOut, translate } from "./errors.js";
 
-/** A call's deadline; `reject` is dropped once the call is answered, so a queued entry never keeps its reply alive. */
-interface Deadline {
-  readonly at: number;
-  reject: ((error: unknown) => void) | undefined;
-}
-
 export class Deadlines {
-  readonly #queue: Deadline[] = [];
+  /**
+   * The calls in send order, as two parallel arrays (no object per call): when each expires, and
+   * how to fail it, cleared as soon as it is answered. Entries before #head are all answered or
+   * failed; the arrays are cut from the front as #head moves on. A queue of one object per call,
+   * kept until the calls before it were answered, made each object outlive a young-generation
+   * collection: the collector copied and promoted one per command, more CPU than the bookkeeping.
+   */
+  readonly #at: number[] = [];
+  readonly #reject: (((error: unknown) => void) | undefined)[] = [];
   #head = 0;
+  /** The sequence number of the entry at index 0: calls are numbered from 0 in send order. */
+  #base = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(readonly ms: number) {}
 
   track<T, R = T>(sent: Promise<T>, map?: (reply: T) => R | Promise<R>): Promise<T | R> {
     return new Promise<T | R>((resolve, reject) => {
-      const deadline: Deadline = { at: Date.now() + this.ms, reject };
-      // Most calls finish in send order: drop answered ones from the head as we go.
-      while (this.#head < this.#queue.length && !(this.#queue[this.#head] as Deadline).reject) this.#head++;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue.splice(0, this.#head);
+      // Most calls finish in send order: move past answered ones from the head as we go.
+      while (this.#head < this.#reject.length && this.#reject[this.#head] === undefined) this.#head++;
+      if (this.#head > 1024 && this.#head * 2 > this.#reject.length) {
+        this.#at.splice(0, this.#head);
+        this.#reject.splice(0, this.#head);
+        this.#base += this.#head;
         this.#head = 0;
       }
-      this.#queue.push(deadline);
+      const seq = this.#base + this.#reject.length;
+      this.#at.push(Date.now() + this.ms);
+      this.#reject.push(reject);
       if (!this.#timer) this.#arm();
       sent.then(
         (value) => {
-          deadline.reject = undefined;
+          this.#answered(seq);
           if (!map) return resolve(value);
           try {
             resolve(map(value));
@@ -42,37 +49,42 @@ export class Deadlines {
           }
         },
         (error: unknown) => {
-          deadline.reject = undefined;
+          this.#answered(seq);
           reject(translate(error));
         },
       );
     });
   }
 
+  /** Forgets a call's reject function: an answered call's entry keeps nothing alive. */
+  #answered(seq: number): void {
+    const at = seq - this.#base;
+    if (at >= 0) this.#reject[at] = undefined;
+  }
+
   #arm(): void {
-    const first = this.#queue[this.#head];
-    if (!first) return;
-    this.#timer = setTimeout(() => this.#expire(), Math.max(first.at - Date.now(), 50));
+    if (this.#head >= this.#at.length) return;
+    this.#timer = setTimeout(() => this.#expire(), Math.max((this.#at[this.#head] as number) - Date.now(), 50));
     this.#timer.unref();
   }
 
   #expire(): void {
     this.#timer = undefined;
     const now = Date.now();
-    const queue = this.#queue;
     // Deadlines are in send order and all share one timeout, so the expired ones are at the head.
-    while (this.#head < queue.length) {
-      const deadline = queue[this.#head] as Deadline;
-      const reject = deadline.reject;
-      if (reject && deadline.at > now) break;
+    while (this.#head < this.#reject.length) {
+      const reject = this.#reject[this.#head];
+      if (reject && (this.#at[this.#head] as number) > now) break;
       if (reject) {
-        deadline.reject = undefined;
+        this.#reject[this.#head] = undefined;
         reject(timedOut(this.ms));
       }
       this.#head++;
     }
-    if (this.#head === queue.length) {
-      queue.length = 0;
+    if (this.#head === this.#reject.length) {
+      this.#base += this.#head;
+      this.#at.length = 0;
+      this.#reject.length = 0;
       this.#head = 0;
     }
     this.#arm();
