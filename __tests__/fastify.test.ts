@@ -187,6 +187,29 @@ describe("Fastify + @fastify/session + RedisStore", () => {
     expect(await ids(store, "ivy")).toEqual([sid]);
   });
 
+  test("a store that has also served express-session leaves no hints: Fastify's saves are written in full, and logout stays final", async () => {
+    const { store, port } = await makeApp({ maxAge: DAY });
+    // express-session hands each session it loads to createSession; from then on get() leaves nothing behind.
+    store.createSession({ sessionID: "an-express-request" } as never, { cookie: { originalMaxAge: DAY } } as never);
+    const jar = new CookieJar();
+    const sid = (await send(port, "POST", "/login/una", { jar })).json.sid as string;
+    const calls = await countCalls(async () => {
+      for (let i = 0; i < 3; i++) expect((await send(port, "GET", "/me", { jar })).json).toEqual({ sid, userId: "una" });
+    });
+    expect(calls.evalsha).toBe(3); // each save is the full script: no SET XX KEEPTTL of a hinted repeat save
+    expect(await ids(store, "una")).toEqual([sid]);
+
+    slow = { reached: deferred(), gate: deferred() };
+    const late = send(port, "POST", "/slow", { jar });
+    await slow.reached.promise;
+    expect((await send(port, "POST", "/logout", { jar })).status).toBe(200);
+    slow.gate.resolve();
+    expect((await late).status).toBe(200);
+    slow = undefined;
+    expect(await store.get(sid)).toBeNull();
+    expect(await ids(store, "una")).toEqual([]);
+  });
+
   test("a save that would move the expiry by touchAfter or more runs the full script and moves it", async () => {
     const { store, port, prefix } = await makeApp({ maxAge: DAY });
     const jar = new CookieJar();

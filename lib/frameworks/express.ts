@@ -69,6 +69,14 @@ export class RedisStore extends StoreBase {
   readonly #users: UserCalls<SessionData>;
   /** What get() loaded, for a framework whose sessions skip createSession (@fastify/session). */
   readonly #handoff = new LoadedHandoff();
+  /**
+   * Set by the first createSession(): the store serves express-session, which hands every loaded
+   * session to createSession, so what a read loaded travels with the session and get() stops
+   * filling the handoff (a Map write and delete per request for nothing). A @fastify/session app
+   * sharing this very store then saves without a hint, as it does once a hint is a minute old: the
+   * full save, which the tombstone refuses after a logout like any other.
+   */
+  #carries = false;
   /** The requests deviceTracker() follows; undefined until the app asks for it. */
   #tracked: TrackedRequests | undefined;
   /** Held here so the driver, which holds it weakly, tells this store for as long as it lives. */
@@ -155,6 +163,7 @@ export class RedisStore extends StoreBase {
       attempt(async () => {
         const session = await this.#engine.read(checkSid(sid));
         // For the set() of the same request when the framework does not call createSession.
+        if (this.#carries) return session;
         if (session) this.#handoff.put(sid, this.#loadedFrom(session));
         else this.#handoff.drop(sid);
         return session;
@@ -166,8 +175,9 @@ export class RedisStore extends StoreBase {
   /** express-session builds every session a request loads here: the expiry it was loaded with goes along. */
   override createSession(req: Parameters<Store["createSession"]>[0], data: SessionData): ReturnType<Store["createSession"]> {
     const loaded = this.#loadedFrom(data);
+    this.#carries = true;
     const sid = (req as { sessionID?: unknown }).sessionID;
-    if (typeof sid === "string") this.#handoff.drop(sid); // it travels with the session instead
+    if (typeof sid === "string" && this.#handoff.size) this.#handoff.drop(sid); // it travels with the session instead
     const session = super.createSession(req, data);
     this.#cookies.carry(session, loaded);
     return session;
@@ -184,7 +194,7 @@ export class RedisStore extends StoreBase {
    */
   #loadedWith(sid: string, session: SessionData): Loaded | undefined {
     const carried = this.#cookies.loadedWith(session);
-    const handed = this.#handoff.take(sid);
+    const handed = this.#handoff.size ? this.#handoff.take(sid) : undefined;
     return carried ?? handed;
   }
 
