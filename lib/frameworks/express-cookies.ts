@@ -11,9 +11,14 @@ import type { Loaded } from "./loaded.js";
 
 type CookieLike = { expires?: unknown };
 
+/**
+ * What a session was loaded with, on the session object itself: a non-enumerable symbol, so
+ * JSON, for...in, spread and Object.assign never see or copy it. (A WeakMap of sessions cost an
+ * entry per request that only a full collection clears.)
+ */
+const LOADED: unique symbol = Symbol("redis-session-store: loaded with");
+
 export class Cookies {
-  /** Sessions a request loaded, with what they were loaded with. */
-  readonly #loaded = new WeakMap<object, Loaded>();
 
   constructor(
     readonly options: ResolvedOptions,
@@ -60,12 +65,12 @@ export class Cookies {
 
   /** Marks the session express-session built from a read as loaded, with what it was loaded with. */
   carry(session: object, loaded: Loaded): void {
-    this.#loaded.set(session, loaded);
+    Object.defineProperty(session, LOADED, { value: loaded, configurable: true });
   }
 
   /** What a session was loaded with; undefined for a session no request loaded (new, or regenerated). */
   loadedWith(session: SessionData): Loaded | undefined {
-    return this.#loaded.get(session);
+    return Object.hasOwn(session, LOADED) ? (session as { [LOADED]?: Loaded })[LOADED] : undefined;
   }
 
   /**
