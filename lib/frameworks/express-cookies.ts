@@ -19,7 +19,6 @@ type CookieLike = { expires?: unknown };
 const LOADED: unique symbol = Symbol("redis-session-store: loaded with");
 
 export class Cookies {
-
   constructor(
     readonly options: ResolvedOptions,
     /** Does a touch rewrite cookie.expires inside the stored value? */
