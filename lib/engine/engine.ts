@@ -232,8 +232,12 @@ export class Engine<S> {
       keepExpiry === "check" ? this.driver.command<number>(key, ["PTTL", key]) : undefined,
     ]);
     if (replaced === null || replaced === undefined) return false;
-    const replacedOwner = this.#options.ownerOfValue(sid, String(replaced));
-    if ((typeof replacedOwner === "object" ? await replacedOwner : replacedOwner) !== owner) return "full";
+    // A value that is the one just written (a save that changed nothing, as a rolling save mostly
+    // is) changed nothing in Redis either: no owner to compare, so it is not parsed.
+    if (String(replaced) !== value) {
+      const replacedOwner = this.#options.ownerOfValue(sid, String(replaced));
+      if ((typeof replacedOwner === "object" ? await replacedOwner : replacedOwner) !== owner) return "full";
+    }
     return leftMs === undefined || this.#near(ttlMs, Number(leftMs)) ? true : "full";
   }
 

@@ -55,7 +55,7 @@ export class LoadedHandoff {
 
   /** Leaves what a read of `sid` loaded for the next write of it. */
   put(sid: string, loaded: Loaded): void {
-    this.#previous.delete(sid);
+    // An older hint of `sid` in #previous is shadowed by this one (take() looks here first) and goes with it.
     this.#current.set(sid, { loaded, at: Date.now() });
     if (this.#current.size >= Math.max(1, this.maxEntries >> 1)) {
       this.#previous = this.#current;
