@@ -77,19 +77,20 @@ export function deviceToRecord(device: SeenDevice | undefined, owner: string, an
 
 /** Requests whose sessions the tracker follows, for express-session (its Session keeps `req`). */
 export class TrackedRequests {
-  readonly #requests = new WeakMap<object, boolean>();
+  /** Marks a followed request (a non-enumerable property, this tracker's own; a WeakMap cost an entry per request). */
+  readonly #mark = Symbol("redis-session-store: device tracked");
 
   /** Follows a request; `anonymous`: record its device even while the session has no owner. */
   follow(req: object, anonymous: boolean): void {
-    this.#requests.set(req, anonymous);
+    Object.defineProperty(req, this.#mark, { value: anonymous, configurable: true });
   }
 
   /** The stored device for a write of this session (express-session's Session), or "". */
   deviceOf(session: object, owner: string): string {
     const req = (session as { req?: unknown }).req;
     if (!req || typeof req !== "object") return "";
-    const anonymous = this.#requests.get(req);
-    if (anonymous === undefined) return "";
+    if (!Object.hasOwn(req, this.#mark)) return "";
+    const anonymous = (req as Record<symbol, boolean>)[this.#mark] as boolean;
     return deviceToRecord(seenOn(req as RequestLike), owner, anonymous);
   }
 }

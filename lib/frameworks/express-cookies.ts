@@ -7,16 +7,9 @@
 import type { SessionData } from "express-session";
 import type { ResolvedOptions } from "../options.js";
 import { argumentError } from "./calls.js";
-import type { Loaded } from "./loaded.js";
+import { type Loaded, loadedMark, markLoaded } from "./loaded.js";
 
 type CookieLike = { expires?: unknown };
-
-/**
- * What a session was loaded with, on the session object itself: a non-enumerable symbol, so
- * JSON, for...in, spread and Object.assign never see or copy it. (A WeakMap of sessions cost an
- * entry per request that only a full collection clears.)
- */
-const LOADED: unique symbol = Symbol("redis-session-store: loaded with");
 
 export class Cookies {
   constructor(
@@ -64,12 +57,12 @@ export class Cookies {
 
   /** Marks the session express-session built from a read as loaded, with what it was loaded with. */
   carry(session: object, loaded: Loaded): void {
-    Object.defineProperty(session, LOADED, { value: loaded, configurable: true });
+    markLoaded(session, loaded);
   }
 
   /** What a session was loaded with; undefined for a session no request loaded (new, or regenerated). */
   loadedWith(session: SessionData): Loaded | undefined {
-    return Object.hasOwn(session, LOADED) ? (session as { [LOADED]?: Loaded })[LOADED] : undefined;
+    return loadedMark(session);
   }
 
   /**

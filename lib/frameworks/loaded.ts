@@ -25,6 +25,23 @@ export function loadedOf(resolve: ((session: any) => unknown) | false, session: 
   return { expireAt, owner: ownerIfResolved(resolve, session) };
 }
 
+/**
+ * What a session object was loaded with, on the object itself: a non-enumerable symbol, so JSON,
+ * for...in, spread and Object.assign never see or copy it. (A WeakMap of session objects cost an
+ * entry per request that only a full collection clears.)
+ */
+const LOADED: unique symbol = Symbol("redis-session-store: loaded with");
+
+/** Marks a session object a request loaded with what it was loaded with. */
+export function markLoaded(session: object, loaded: Loaded): void {
+  Object.defineProperty(session, LOADED, { value: loaded, configurable: true });
+}
+
+/** What a session object was loaded with; undefined for one no request loaded (new, or regenerated). */
+export function loadedMark(session: object): Loaded | undefined {
+  return Object.hasOwn(session, LOADED) ? (session as { [LOADED]?: Loaded })[LOADED] : undefined;
+}
+
 /** Hints kept at most; past this the oldest is dropped (its request then pays the full script). */
 const MAX_ENTRIES = 10_000;
 /** A hint older than this is not used: get() and the set() of one request are never further apart in practice. */

@@ -9,8 +9,8 @@
  * lets every update require its session to still exist: a request that overlaps a logout cannot
  * bring the session back.
  *
- * The session objects getSession returns are remembered (weakly) with the owner they were loaded
- * with, so commitSession of one can be a repeat save: the stored data holds no expiry, so Redis's
+ * The session objects getSession returns are marked with the owner they were loaded with
+ * (loaded.ts), so commitSession of one can be a repeat save: the stored data holds no expiry, so Redis's
  * PTTL, sent with the save, says whether the key's expiry is near enough to keep.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -28,7 +28,7 @@ import {
 } from "react-router";
 import type { SeenDevice } from "../device.js";
 import { checkDevice, checkTrackDevices, type DeviceTrackerOptions } from "./devices.js";
-import type { Loaded } from "./loaded.js";
+import { type Loaded, loadedMark, markLoaded } from "./loaded.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
 /** Bytes of randomness in a session id (base64url, 32 characters), as express-session's 24. */
@@ -68,8 +68,6 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
   const { cookie: cookieArg, trackDevices, ...storeOptions } = options ?? ({} as RedisSessionStorageOptions<Data, FlashData>);
   const tracking = checkTrackDevices(trackDevices, storeOptions.userId === false);
   const store = new RedisSessions<FlashSessionData<Data, FlashData>>(storeOptions);
-  /** What each session object getSession returned was loaded with. */
-  const loadedSessions = new WeakMap<object, Loaded>();
   // The device and the loaded session of the commit under way: createData and updateData are called inside it.
   const committing = new AsyncLocalStorage<{ seen: SeenDevice | undefined; loaded: Loaded | undefined }>();
   const device = () => (tracking ? { device: committing.getStore()?.seen, anonymousDevice: tracking.anonymous } : {});
@@ -96,14 +94,14 @@ export function createRedisSessionStorage<Data = SessionData, FlashData = Data>(
       const { device: seen, ...cookieOptions } = commitOptions ?? {};
       const checked = checkDevice(seen, "commitSession's device");
       // A session object is loaded under one id for good (React Router's `id` is read-only).
-      const loaded = session.id ? loadedSessions.get(session) : undefined;
+      const loaded = session.id ? loadedMark(session) : undefined;
       return committing.run({ seen: checked, loaded }, () => storage.commitSession(session, cookieOptions));
     },
     async getSession(cookieHeader, parseOptions) {
       const id: unknown = cookieHeader ? await cookie.parse(cookieHeader, parseOptions) : null;
       const data = typeof id === "string" && id !== "" ? await store.get(id) : null;
       const session = createSession<Data, FlashData>((data ?? {}) as Data, data ? (id as string) : "");
-      if (data) loadedSessions.set(session, store.loadedFrom(data));
+      if (data) markLoaded(session, store.loadedFrom(data));
       return session;
     },
     store,
