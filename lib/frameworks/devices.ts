@@ -5,6 +5,7 @@
  * Redis rewrites it only when it changed, so tracking adds no command to a request.
  */
 import { type SeenDevice, serializeDevice } from "../device.js";
+import { mark, markOf } from "./marks.js";
 
 export interface DeviceTrackerOptions {
   /** Record devices of anonymous sessions too (only signed-in sessions by default). @default false */
@@ -77,20 +78,20 @@ export function deviceToRecord(device: SeenDevice | undefined, owner: string, an
 
 /** Requests whose sessions the tracker follows, for express-session (its Session keeps `req`). */
 export class TrackedRequests {
-  /** Marks a followed request (a non-enumerable property, this tracker's own; a WeakMap cost an entry per request). */
+  /** This tracker's mark on a followed request (marks.ts). */
   readonly #mark = Symbol("redis-session-store: device tracked");
 
   /** Follows a request; `anonymous`: record its device even while the session has no owner. */
   follow(req: object, anonymous: boolean): void {
-    Object.defineProperty(req, this.#mark, { value: anonymous, configurable: true });
+    mark(req, this.#mark, anonymous);
   }
 
   /** The stored device for a write of this session (express-session's Session), or "". */
   deviceOf(session: object, owner: string): string {
     const req = (session as { req?: unknown }).req;
     if (!req || typeof req !== "object") return "";
-    if (!Object.hasOwn(req, this.#mark)) return "";
-    const anonymous = (req as Record<symbol, boolean>)[this.#mark] as boolean;
+    const anonymous = markOf<boolean>(req, this.#mark);
+    if (anonymous === undefined) return "";
     return deviceToRecord(seenOn(req as RequestLike), owner, anonymous);
   }
 }

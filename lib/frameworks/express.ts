@@ -177,7 +177,7 @@ export class RedisStore extends StoreBase {
     const loaded = this.#loadedFrom(data);
     this.#carries = true;
     const sid = (req as { sessionID?: unknown }).sessionID;
-    if (typeof sid === "string" && this.#handoff.size) this.#handoff.drop(sid); // it travels with the session instead
+    if (typeof sid === "string") this.#handoff.drop(sid); // it travels with the session instead
     const session = super.createSession(req, data);
     this.#cookies.carry(session, loaded);
     return session;
@@ -194,7 +194,7 @@ export class RedisStore extends StoreBase {
    */
   #loadedWith(sid: string, session: SessionData): Loaded | undefined {
     const carried = this.#cookies.loadedWith(session);
-    const handed = this.#handoff.size ? this.#handoff.take(sid) : undefined;
+    const handed = this.#handoff.take(sid);
     return carried ?? handed;
   }
 

@@ -12,6 +12,7 @@
  * runs) and `XX` never recreates a session that is gone.
  */
 import { ownerIfResolved } from "../owner.js";
+import { mark, markOf } from "./marks.js";
 
 /** What a request loaded: the session's expiry then (ms, this process's clock; undefined when unknown) and its owner then. */
 export interface Loaded {
@@ -25,21 +26,17 @@ export function loadedOf(resolve: ((session: any) => unknown) | false, session: 
   return { expireAt, owner: ownerIfResolved(resolve, session) };
 }
 
-/**
- * What a session object was loaded with, on the object itself: a non-enumerable symbol, so JSON,
- * for...in, spread and Object.assign never see or copy it. (A WeakMap of session objects cost an
- * entry per request that only a full collection clears.)
- */
+/** What a session object was loaded with, marked on the object itself (marks.ts). */
 const LOADED: unique symbol = Symbol("redis-session-store: loaded with");
 
 /** Marks a session object a request loaded with what it was loaded with. */
 export function markLoaded(session: object, loaded: Loaded): void {
-  Object.defineProperty(session, LOADED, { value: loaded, configurable: true });
+  mark(session, LOADED, loaded);
 }
 
 /** What a session object was loaded with; undefined for one no request loaded (new, or regenerated). */
 export function loadedMark(session: object): Loaded | undefined {
-  return Object.hasOwn(session, LOADED) ? (session as { [LOADED]?: Loaded })[LOADED] : undefined;
+  return markOf<Loaded>(session, LOADED);
 }
 
 /** Hints kept at most; past this the oldest is dropped (its request then pays the full script). */
@@ -82,6 +79,8 @@ export class LoadedHandoff {
 
   /** What the last read of `sid` loaded, if it is recent; removes it either way. */
   take(sid: string): Loaded | undefined {
+    // Empty under express-session, whose store stops filling it (express.ts): nothing to look up.
+    if (this.size === 0) return undefined;
     const entry = this.#current.get(sid) ?? this.#previous.get(sid);
     if (!entry) return undefined;
     this.drop(sid);
@@ -90,11 +89,12 @@ export class LoadedHandoff {
 
   /** Forgets `sid`: a read found nothing, or the session went through createSession (express-session) instead. */
   drop(sid: string): void {
+    if (this.size === 0) return;
     this.#current.delete(sid);
     this.#previous.delete(sid);
   }
 
-  /** How many hints are kept (for tests). */
+  /** How many hints are kept. */
   get size(): number {
     return this.#current.size + this.#previous.size;
   }
