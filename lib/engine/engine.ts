@@ -232,25 +232,26 @@ export class Engine<S> {
       keepExpiry === "check" ? this.driver.command<number>(key, ["PTTL", key]) : undefined,
     ]);
     if (replaced === null || replaced === undefined) return false;
+    const previous = String(replaced);
     // A value that is the one just written (a save that changed nothing, as a rolling save mostly
     // is) changed nothing in Redis either: no owner to compare, so it is not parsed.
-    if (String(replaced) !== value) {
-      const replacedOwner = this.#options.ownerOfValue(sid, String(replaced));
+    if (previous !== value) {
+      const replacedOwner = this.#options.ownerOfValue(sid, previous);
       if ((typeof replacedOwner === "object" ? await replacedOwner : replacedOwner) !== owner) return "full";
     }
     return leftMs === undefined || this.#near(ttlMs, Number(leftMs)) ? true : "full";
   }
 
   /**
-   * Extends a session's life. With the expiry the request loaded, a touch that would move it by
-   * less than touchAfter is not sent at all; without it, Redis decides.
+   * Extends a session's life. The adapter has already found with keepsExpiry() that a touch of a
+   * session loaded with its expiry moves it by touchAfter or more (else it sends nothing, and
+   * builds no request); without the loaded expiry, Redis compares.
    */
   async touch(request: Touch): Promise<TouchResult> {
     const { touchAfter } = this.#options;
-    // With the loaded expiry, this process compares; without it (a cookie without maxAge: the
+    // With the loaded expiry, this process compared; without it (a cookie without maxAge: the
     // store's ttl), Redis does.
     const compared = request.loadedExpireAt !== undefined && touchAfter !== 0;
-    if (compared && this.keepsExpiry(request.ttlMs, request.loadedExpireAt)) return "skipped";
     if (request.device) request = { ...request, device: await this.#seal(request.sid, request.device) };
     const touchAfterMs = compared ? 0 : touchAfter === "auto" ? autoBound(request.ttlMs) : touchAfter;
     return this.#writes.touch({ ...request, touchAfterMs });

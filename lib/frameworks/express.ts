@@ -250,7 +250,7 @@ export class RedisStore extends StoreBase {
       await this.#engine.destroy([sid], "expired", false);
       return;
     }
-    // Most touches move the expiry by less than touchAfter: known before the expiry's ISO form or the device is made.
+    // Most touches move the expiry by less than touchAfter: nothing is sent, as a save keeps the expiry (#set).
     if (this.#engine.keepsExpiry(ttlMs, loaded?.expireAt)) return;
     await this.#engine.touch({
       sid,
