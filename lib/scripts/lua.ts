@@ -173,19 +173,26 @@ end
 /** Index entries ("{tag}sid", see keys.ts) and commands over lists of any length. */
 export const ENTRIES = `
 local function sid_of(entry)
-  local close = string.find(entry, '}', 2, true)
-  if close and string.byte(entry, 1) == 123 then return string.sub(entry, close + 1) end -- 123: '{'
-  return entry
+  return string.match(entry, '^{[^}]*}(.*)$') or entry
 end
 -- unpack is bounded by Lua's C stack: commands over long lists go in chunks of 1,000.
 local function chunked(command, first, list)
+  local n = #list
+  if n == 0 then return {} end
+  if n <= 1000 then
+    -- One command: its reply as it is, with no copy.
+    local reply
+    if first then reply = redis.call(command, first, unpack(list)) else reply = redis.call(command, unpack(list)) end
+    if type(reply) == 'table' then return reply end
+    return {}
+  end
   local out = {}
-  for i = 1, #list, 1000 do
+  for i = 1, n, 1000 do
     local part
     if first then
-      part = redis.call(command, first, unpack(list, i, math.min(i + 999, #list)))
+      part = redis.call(command, first, unpack(list, i, math.min(i + 999, n)))
     else
-      part = redis.call(command, unpack(list, i, math.min(i + 999, #list)))
+      part = redis.call(command, unpack(list, i, math.min(i + 999, n)))
     end
     if type(part) == 'table' then
       for j = 1, #part do out[i + j - 1] = part[j] end

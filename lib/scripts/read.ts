@@ -121,29 +121,32 @@ local entries = redis.call('ZRANGE', index_key, 0, -1)
 local n = #entries
 if n == 0 then return {} end
 -- One MGET for the owners (and the values): metas first, then the sessions.
-local sids, keys, sessions = {}, {}, {}
-for i, entry in ipairs(entries) do
-  sids[i] = sid_of(entry)
-  sessions[i] = session_prefix .. sids[i]
+local sids, sessions, keys = {}, {}, {}
+for i = 1, n do
+  local entry = entries[i]
+  local sid = sid_of(entry)
+  sids[i] = sid
+  sessions[i] = session_prefix .. sid
   keys[i] = meta_prefix .. entry
   if with_values then keys[n + i] = sessions[i] end
 end
 local read = chunked('MGET', nil, keys)
 local active = chunked('ZMSCORE', active_sessions, sids)
-local out, stale = {}, {}
-for i, entry in ipairs(entries) do
+local out, k, stale = {}, 0, {}
+for i = 1, n do
   local value = with_values and read[n + i] or ''
   local at = (read[i] == owner and value) and redis.call('PTTL', sessions[i]) or -2
   if at ~= -2 then
-    out[#out + 1] = sids[i]
-    out[#out + 1] = value
-    out[#out + 1] = at
-    out[#out + 1] = active[i] or ''
-    local about = redis.call('HMGET', info_prefix .. entry, 'c', 'd')
-    out[#out + 1] = about[1] or ''
-    out[#out + 1] = about[2] or ''
+    local about = redis.call('HMGET', info_prefix .. entries[i], 'c', 'd')
+    out[k + 1] = sids[i]
+    out[k + 2] = value
+    out[k + 3] = at
+    out[k + 4] = active[i] or ''
+    out[k + 5] = about[1] or ''
+    out[k + 6] = about[2] or ''
+    k = k + 6
   else
-    stale[#stale + 1] = entry
+    stale[#stale + 1] = entries[i]
   end
 end
 chunked('ZREM', index_key, stale)
