@@ -9,6 +9,7 @@
  */
 import { checkTrackDevices, type DeviceTrackerOptions, seenOn } from "./devices.js";
 import type { Loaded } from "./loaded.js";
+import { mark, markOf } from "./marks.js";
 import { RedisSessions, type RedisSessionsOptions } from "./redis-sessions.js";
 
 /** createKoaStore's options: the store's, plus device tracking. */
@@ -51,6 +52,14 @@ function koaShape(parsed: unknown): string | undefined {
   return undefined;
 }
 
+/** The key a request (koa ctx) loaded, with what it loaded: its saves must find the session still there. */
+interface LoadedByCtx {
+  key: string;
+  loaded: Loaded;
+}
+/** Carried on the ctx itself (see marks.ts), so nothing is kept per request once the request is gone. */
+const CTX_LOADED = Symbol("redis-session-store.koaLoaded");
+
 /**
  * A koa-session store on Redis: `app.use(session({ store: createKoaStore({ client }) }, app))`.
  * The session lives until koa-session's `_expire` (its `maxAge`); with `maxAge: "session"` (a
@@ -61,19 +70,17 @@ export function createKoaStore<S extends KoaSessionData = KoaSessionData>(option
   const tracking = checkTrackDevices(trackDevices, storeOptions.userId === false);
   // A kept expiry is stored as koa-session's own, so what it reads back is the key's.
   const sessions = new RedisSessions<S>(storeOptions, koaShape, (session, expireAt) => ({ ...session, _expire: expireAt }));
-  /** The key each request (koa ctx) loaded, with what it loaded: its saves must find the session still there. */
-  const loaded = new WeakMap<object, { key: string; loaded: Loaded }>();
   return {
     store: sessions,
     async get(key, _maxAge, { ctx } = {}) {
       const session = await sessions.get(key);
-      if (session && ctx) loaded.set(ctx, { key, loaded: sessions.loadedFrom(session, session._expire) });
+      if (session && ctx) mark<LoadedByCtx>(ctx, CTX_LOADED, { key, loaded: sessions.loadedFrom(session, session._expire) });
       return session;
     },
     async set(key, session, maxAge, { ctx } = {}) {
       const expiresInMs =
         typeof session._expire === "number" ? session._expire - Date.now() : typeof maxAge === "number" ? maxAge : undefined;
-      const loadedHere = ctx === undefined ? undefined : loaded.get(ctx);
+      const loadedHere = ctx === undefined ? undefined : markOf<LoadedByCtx>(ctx, CTX_LOADED);
       await sessions.set(key, session, {
         expiresInMs,
         loaded: loadedHere?.key === key ? loadedHere.loaded : undefined,
@@ -82,7 +89,7 @@ export function createKoaStore<S extends KoaSessionData = KoaSessionData>(option
       });
     },
     async destroy(key, { ctx } = {}) {
-      if (ctx) loaded.delete(ctx);
+      if (ctx) mark<LoadedByCtx | undefined>(ctx, CTX_LOADED, undefined);
       await sessions.destroy(key);
     },
   };
