@@ -138,11 +138,13 @@ if #dropped == 0 then return {} end
 local metas = {}
 for i, entry in ipairs(dropped) do metas[i] = meta_prefix .. entry end
 local owners = chunked('MGET', nil, metas)
-local owned, sessions = {}, {}
+local owned, sids, sessions = {}, {}, {}
 for i, entry in ipairs(dropped) do
   if owners[i] == owner then
+    local sid = sid_of(entry)
     owned[#owned + 1] = i
-    sessions[#sessions + 1] = session_prefix .. sid_of(entry)
+    sids[#sids + 1] = sid
+    sessions[#sessions + 1] = session_prefix .. sid
   end
 end
 local all_live = #sessions > 0 and counted('EXISTS', sessions) == #sessions
@@ -150,7 +152,7 @@ local now = now_ms()
 local gone, doomed = {}, {}
 for j, i in ipairs(owned) do
   local entry = dropped[i]
-  if all_live or redis.call('EXISTS', sessions[j]) == 1 then gone[#gone + 1] = sid_of(entry) end
+  if all_live or redis.call('EXISTS', sessions[j]) == 1 then gone[#gone + 1] = sids[j] end
   doomed[#doomed + 1] = sessions[j]
   doomed[#doomed + 1] = fields_prefix .. entry
   doomed[#doomed + 1] = info_prefix .. entry
